@@ -1,0 +1,154 @@
+"""Gradient checking: compare a backward pass with central finite differences.
+
+Central difference for entry i, with step h_i = √eps · max(|x_i|, 1) (eps = machine epsilon of
+float64, so h ≈ 1.5e-8 near zero)::
+
+    ∂f/∂x_i ≈ (f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i)          error O(h²)
+
+Relative error (as in cs231n): max_i |a_i - b_i| / max(|a_i| + |b_i|, 1e-8). In float64 a correct
+backward gives about 1e-7 or less; 1e-2 or more means a bug. Always check in float64: float32
+has eps ≈ 1.2e-7, so finite differences are too noisy to tell a bug from rounding.
+"""
+
+import numpy as np
+
+from nbkit.layers import Dropout, Module
+
+SQRT_EPS = float(np.sqrt(np.finfo(np.float64).eps))
+
+
+def default_step(x):
+    """Per-entry step h_i = √eps · max(|x_i|, 1)."""
+    return SQRT_EPS * np.maximum(np.abs(x), 1.0)
+
+
+def _check_float(x, owner):
+    if not isinstance(x, np.ndarray):
+        raise TypeError(f"{owner}: expected a numpy array to perturb in place, got "
+                        f"{type(x).__name__}")
+    if x.dtype.kind != "f":
+        raise TypeError(f"{owner}: expected a float array (preferably float64), got dtype "
+                        f"{x.dtype}; integer arrays cannot be perturbed by a small step h")
+
+
+def numerical_gradient(f, x, h=None, entries=None):
+    """Central-difference gradient of the scalar function ``f()`` with respect to array ``x``.
+
+    ``f`` takes no arguments and reads ``x`` (which is perturbed in place and restored).
+    ``h``: None (per-entry √eps·max(|x_i|, 1)), a float, or an array like ``x``.
+    ``entries``: None for every entry (result has x's shape), else a list of index tuples (result
+    has one value per entry).
+    """
+    _check_float(x, "numerical_gradient")
+    steps = default_step(x) if h is None else np.broadcast_to(np.asarray(h, float), x.shape)
+    index = list(np.ndindex(x.shape)) if entries is None else [tuple(e) for e in entries]
+    out = np.empty(len(index))
+    for k, i in enumerate(index):
+        old, hi = x[i], steps[i]
+        try:
+            x[i] = old + hi
+            fp = float(f())
+            x[i] = old - hi
+            fm = float(f())
+        finally:
+            x[i] = old
+        out[k] = (fp - fm) / (2 * hi)
+    return out.reshape(x.shape) if entries is None else out
+
+
+def relative_error(a, b):
+    """max_i |a_i - b_i| / max(|a_i| + |b_i|, 1e-8)."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"relative_error: shapes differ: {a.shape} vs {b.shape}")
+    if a.size == 0:
+        return 0.0
+    return float(np.max(np.abs(a - b) / np.maximum(np.abs(a) + np.abs(b), 1e-8)))
+
+
+def _sample_entries(shape, count, rng):
+    size = int(np.prod(shape))
+    picks = rng.choice(size, size=min(count, size), replace=False)
+    return [np.unravel_index(i, shape) for i in sorted(picks)]
+
+
+def _set_dropout_frozen(module, frozen):
+    stack = [module]
+    while stack:
+        m = stack.pop()
+        if isinstance(m, Dropout):
+            m.frozen = frozen
+        stack.extend(m.children())
+
+
+def check_module(module, X, seed=0, entries=6, h=None):
+    """Max relative error between ``module.backward`` and finite differences.
+
+    Uses the scalar loss L = Σ Y ⊙ R for a fixed random R (so dL/dY = R), in float64, checking
+    ``entries`` random entries of the input and of every parameter. Dropout masks are fixed for
+    the check. Returns ``{"input": err, "<param name>": err, ...}``; parameters are cast back to
+    their original dtype afterwards.
+    """
+    if not isinstance(module, Module):
+        raise TypeError(f"check_module: expected an nbkit Module, got {type(module).__name__}")
+    rng = np.random.default_rng(seed)
+    named = module.named_parameters()
+    dtypes = [(p, p.value.dtype, p.grad.dtype) for _, p in named]
+    X = np.array(X, dtype=np.float64)
+    module.to(np.float64)
+    _set_dropout_frozen(module, True)
+    try:
+        R = rng.standard_normal(np.shape(module(X)))
+        dX = module.backward(R)
+        grads = {name: p.grad.copy() for name, p in named}
+
+        def loss():
+            return np.vdot(module(X), R)
+
+        idx = _sample_entries(X.shape, entries, rng)
+        errors = {"input": relative_error(dX[tuple(np.transpose(idx))],
+                                          numerical_gradient(loss, X, h, idx))}
+        for name, p in named:
+            idx = _sample_entries(p.value.shape, entries, rng)
+            num = numerical_gradient(loss, p.value, h, idx)
+            errors[name] = relative_error(grads[name][tuple(np.transpose(idx))], num)
+        return errors
+    finally:
+        _set_dropout_frozen(module, False)
+        for p, vdt, gdt in dtypes:
+            p.value, p.grad = p.value.astype(vdt, copy=False), p.grad.astype(gdt, copy=False)
+
+
+def jacobian_fd(f, x, h=None):
+    """Jacobian of the array function ``f(x)`` column by column with central differences.
+
+    Column j is (f(x + h_j e_j) - f(x - h_j e_j)) / (2 h_j). Shape (f(x).size, x.size).
+    """
+    _check_float(x, "jacobian_fd")
+    x = np.array(x, dtype=np.float64)
+    steps = default_step(x) if h is None else np.broadcast_to(np.asarray(h, float), x.shape)
+    flat, hs = x.reshape(-1), steps.reshape(-1)
+    cols = []
+    for j in range(flat.size):
+        old = flat[j]
+        flat[j] = old + hs[j]
+        fp = np.array(f(x), dtype=np.float64).ravel()
+        flat[j] = old - hs[j]
+        fm = np.array(f(x), dtype=np.float64).ravel()
+        flat[j] = old
+        cols.append((fp - fm) / (2 * hs[j]))
+    return np.stack(cols, axis=1)
+
+
+def jacobian_bprop(module, X):
+    """Jacobian of ``module`` at ``X`` row by row: row i is backward(e_i), e_i a unit vector
+    in output space. Shape (Y.size, X.size)."""
+    X = np.asarray(X)
+    Y = module(X)
+    rows = []
+    for i in range(Y.size):
+        e = np.zeros(Y.size, dtype=Y.dtype)
+        e[i] = 1
+        module(X)
+        rows.append(np.asarray(module.backward(e.reshape(Y.shape))).ravel())
+    return np.stack(rows, axis=0)

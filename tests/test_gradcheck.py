@@ -1,0 +1,79 @@
+"""numerical_gradient, relative_error, Jacobians both ways."""
+
+import numpy as np
+import pytest
+
+from nbkit import gradcheck, layers
+
+
+def test_numerical_gradient_of_known_function_and_restores_x():
+    x = np.array([[1.0, -2.0], [0.5, 3.0]])
+    before = x.copy()
+    g = gradcheck.numerical_gradient(lambda: np.sum(x**3) + np.sin(x[0, 1]), x)
+    expected = 3 * before**2
+    expected[0, 1] += np.cos(before[0, 1])
+    assert gradcheck.relative_error(g, expected) < 1e-7
+    np.testing.assert_array_equal(x, before)
+
+
+def test_entries_and_step():
+    x = np.array([10.0, 1.0, 0.0])
+    np.testing.assert_allclose(gradcheck.default_step(x), np.sqrt(np.finfo(float).eps)
+                               * np.array([10, 1, 1]))
+    g = gradcheck.numerical_gradient(lambda: np.sum(x**2), x, entries=[(1,), (2,)])
+    np.testing.assert_allclose(g, [2.0, 0.0], atol=1e-6)
+
+
+def test_restores_x_when_f_raises():
+    x = np.array([1.0, 2.0])
+
+    def f():
+        if x[0] != 1.0:
+            raise RuntimeError("boom")
+        return 0.0
+
+    with pytest.raises(RuntimeError):
+        gradcheck.numerical_gradient(f, x)
+    np.testing.assert_array_equal(x, [1.0, 2.0])
+
+
+def test_refuses_integer_arrays():
+    with pytest.raises(TypeError, match="integer arrays cannot be perturbed"):
+        gradcheck.numerical_gradient(lambda: 0.0, np.arange(3))
+
+
+def test_relative_error():
+    assert gradcheck.relative_error([1.0, 2.0], [1.0, 2.0]) == 0
+    assert gradcheck.relative_error([1.0], [3.0]) == pytest.approx(0.5)
+    assert gradcheck.relative_error([0.0], [0.0]) == 0
+    with pytest.raises(ValueError, match="shapes differ"):
+        gradcheck.relative_error([1.0], [1.0, 2.0])
+
+
+def test_float32_is_too_noisy_to_check():
+    """The reason checks run in float64: the same check in float32 gives large errors."""
+    rng = np.random.default_rng(0)
+    x32 = rng.standard_normal(20).astype(np.float32)
+    g = gradcheck.numerical_gradient(lambda: np.sum(np.tanh(x32)), x32)
+    assert gradcheck.relative_error(g, 1 - np.tanh(x32.astype(float))**2) > 1e-3
+    x64 = x32.astype(np.float64)
+    g = gradcheck.numerical_gradient(lambda: np.sum(np.tanh(x64)), x64)
+    assert gradcheck.relative_error(g, 1 - np.tanh(x64)**2) < 1e-6
+
+
+def test_jacobian_columnwise_equals_rowwise():
+    rng = np.random.default_rng(3)
+    model = layers.mlp([3, 4, 2], activation="tanh", rng=rng).to(np.float64)
+    X = rng.standard_normal((2, 3))
+    J_fd = gradcheck.jacobian_fd(model, X)
+    J_bp = gradcheck.jacobian_bprop(model, X)
+    assert J_fd.shape == J_bp.shape == (4, 6)
+    assert gradcheck.relative_error(J_fd, J_bp) < 1e-5
+    # rows of different examples do not interact
+    assert np.all(J_bp[:2, 3:] == 0) and np.all(J_bp[2:, :3] == 0)
+
+
+def test_check_module_restores_dtypes():
+    lin = layers.Linear(3, 2, rng=0)
+    gradcheck.check_module(lin, np.ones((2, 3)))
+    assert lin.W.value.dtype == np.float32 and lin.W.grad.dtype == np.float32

@@ -1,0 +1,69 @@
+"""pyproject.toml, environment.yml, the README's two commands and .ci/run agree."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+_NAME = re.compile(r"^\s*([A-Za-z0-9_.\-]+)(\[[^\]]*\])?\s*(.*)$")
+
+
+def _split(requirement):
+    name, _extras, spec = _NAME.match(requirement).groups()
+    return name.lower().replace("_", "-"), spec.replace(" ", "")
+
+
+def _pyproject_requirements():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    reqs = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        reqs += [r for r in extra if not r.startswith("nbkit")]
+    return dict(_split(r) for r in reqs)
+
+
+def _conda_requirements():
+    reqs = {}
+    in_deps = False
+    for line in (REPO / "environment.yml").read_text().splitlines():
+        if line.startswith("dependencies:"):
+            in_deps = True
+            continue
+        item = re.match(r"^  - ([^:]+)$", line)
+        if in_deps and item:
+            name, spec = _split(item.group(1))
+            if name not in {"python", "pip"}:
+                reqs[name] = spec
+    return reqs
+
+
+def test_environment_yml_lists_the_same_dependencies_as_pyproject():
+    assert _conda_requirements() == _pyproject_requirements()
+
+
+def test_environment_yml_requires_python_like_pyproject():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert f"python{project['requires-python']}" in (REPO / "environment.yml").read_text()
+
+
+@pytest.mark.parametrize("target", ["lab", "test"])
+def test_readme_commands_exist_in_the_makefile(target):
+    readme = (REPO / "README.md").read_text()
+    assert f"make {target}" in readme.split("\n## ", 2)[0] + readme.split("\n## ", 2)[1]
+    assert re.search(rf"^{target}:", (REPO / "Makefile").read_text(), re.M)
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (REPO / ".ci" / "run").read_text()
+    assert re.search(r"^make test$", ci, re.M)
+    assert "NBKIT_DATA" in ci
+
+
+def test_no_dataset_files_are_tracked():
+    import subprocess
+
+    tracked = subprocess.run(
+        ["git", "ls-files"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert not [f for f in tracked if "ubyte" in f]
