@@ -1,0 +1,677 @@
+"""Scalar reverse-mode automatic differentiation, in the style of micrograd's ``engine.py``.
+
+A :class:`Value` wraps one float. Every operation on Values builds a node of a computational
+graph that remembers its operands (``children``) and the *local* derivatives
+``d out / d child`` evaluated at the forward values. :meth:`Value.backward` then applies the
+chain rule once, the same way for every operation (the adjoint ``v̄ = d output / d v``)::
+
+    v̄_child += v̄_node * d node / d child          (visiting nodes in reverse topological order)
+
+so each op below only has to state its forward value and its local derivatives, side by side::
+
+    x1, x2 = Value(2.0, label="x1"), Value(5.0, label="x2")
+    f = x1.log() + x1 * x2 - x2.sin()
+    f.backward()
+    f.data, x1.grad, x2.grad            # 11.652, 5.5, 1.716   (df/dx2 = x1 - cos x2)
+    print(trace_table(f))               # primal + adjoint traces (Baydin et al. 2018, Tables 2-3)
+    draw_graph(f)                       # matplotlib Figure of the graph
+
+Also here: :func:`trace_table` / :func:`primal_trace` / :func:`adjoint_trace` (the evaluation
+traces of Baydin, Pearlmutter, Radul and Siskind, "Automatic differentiation in machine
+learning: a survey", JMLR 2018), :func:`draw_graph` (matplotlib only) and a tiny
+:class:`Neuron` / :class:`Layer` / :class:`MLP` built from Values, as in micrograd.
+"""
+
+import itertools
+import math
+import numbers
+import unicodedata
+from collections import namedtuple
+
+import numpy as np
+
+__all__ = [
+    "Value",
+    "topological_order",
+    "primal_trace",
+    "adjoint_trace",
+    "trace_table",
+    "draw_graph",
+    "Neuron",
+    "Layer",
+    "MLP",
+    "TraceRow",
+]
+
+_ids = itertools.count()  # creation counter: a child is always created before its parents
+
+
+def _as_float(x, where):
+    """Return float(x) for a real number x; TypeError for anything else (bool included)."""
+    if isinstance(x, bool) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{where}: expected a real number (int or float), got {type(x).__name__}")
+    return float(x)
+
+
+def _lift(other, op):
+    """Operand of a binary op: a Value as is, a plain number as a constant leaf Value."""
+    if isinstance(other, Value):
+        return other
+    if isinstance(other, bool) or not isinstance(other, numbers.Real):
+        raise TypeError(
+            f"unsupported operand for Value {op}: expected a Value or a real number "
+            f"(int or float), got {type(other).__name__}"
+        )
+    const = Value(float(other))
+    const._const = True
+    return const
+
+
+class Value:
+    """One scalar node of a computational graph.
+
+    Attributes: ``data`` (float, the forward value), ``grad`` (float, d output / d self after
+    ``output.backward()``), ``label`` (str, for printing), ``op`` (str, the operation that made
+    this node, "" for a leaf), ``children`` (tuple of operand Values, in argument order).
+
+    Build leaves with ``Value(data, label="")``. ``_children``/``_op``/``_local_grads`` are for
+    the operations below: ``_local_grads[k]`` = d self / d _children[k] at the forward values.
+    """
+
+    __slots__ = ("data", "grad", "label", "op", "_prev", "_local", "_param", "_const", "_id")
+
+    def __init__(self, data, label="", _children=(), _op="", _local_grads=None):
+        self.data = data if type(data) is float else _as_float(data, "Value(data)")
+        if not isinstance(label, str):
+            raise TypeError(f"Value(label): expected a str, got {type(label).__name__}")
+        self.grad = 0.0
+        self.label = label
+        self.op = _op
+        self._prev = tuple(_children)
+        if self._prev and (_local_grads is None or len(_local_grads) != len(self._prev)):
+            raise ValueError("Value: give one local derivative per child in _local_grads")
+        self._local = tuple(_local_grads) if self._prev else ()
+        self._param = None  # the number exponent of a ** node
+        self._const = False  # True for a plain number lifted into the graph (2 in 2 * v)
+        self._id = next(_ids)
+
+    @property
+    def children(self):
+        """The operands of this node, in argument order (empty for a leaf)."""
+        return self._prev
+
+    def __repr__(self):
+        label = f", label={self.label!r}" if self.label else ""
+        return f"Value(data={self.data:.3f}, grad={self.grad:.3f}{label})"
+
+    # ---------------------------------------------------------------- binary operators
+    def __add__(self, other):
+        """v = a + b;   dv/da = 1,  dv/db = 1."""
+        other = _lift(other, "+")
+        return Value(self.data + other.data, "", (self, other), "+", (1.0, 1.0))
+
+    def __sub__(self, other):
+        """v = a - b;   dv/da = 1,  dv/db = -1."""
+        other = _lift(other, "-")
+        return Value(self.data - other.data, "", (self, other), "-", (1.0, -1.0))
+
+    def __mul__(self, other):
+        """v = a * b;   dv/da = b,  dv/db = a."""
+        other = _lift(other, "*")
+        return Value(self.data * other.data, "", (self, other), "*", (other.data, self.data))
+
+    def __truediv__(self, other):
+        """v = a / b;   dv/da = 1 / b,  dv/db = -a / b^2."""
+        other = _lift(other, "/")
+        a, b = self.data, other.data
+        if b == 0.0:
+            raise ZeroDivisionError("Value /: the denominator is 0")
+        return Value(a / b, "", (self, other), "/", (1.0 / b, -a / (b * b)))
+
+    def __pow__(self, p):
+        """v = a^p for a plain number p;   dv/da = p a^(p-1).
+
+        Domain: a^p must be real, so a < 0 needs an integer p, and a = 0 needs p >= 0.
+        """
+        if isinstance(p, Value):
+            raise TypeError(
+                "Value ** Value is not supported: the exponent must be a plain number "
+                "(int or float); for a variable exponent write (b * a.log()).exp()"
+            )
+        if isinstance(p, bool) or not isinstance(p, numbers.Real):
+            raise TypeError(
+                f"Value **: the exponent must be a plain number (int or float), "
+                f"got {type(p).__name__}"
+            )
+        a, p = self.data, float(p)
+        if a < 0 and not p.is_integer():
+            raise ValueError(f"Value **: a negative base ({a}) needs an integer exponent, got {p}")
+        if a == 0 and p < 0:
+            raise ZeroDivisionError(f"Value **: 0 to the negative power {p}")
+        if p == 0:
+            local = 0.0
+        elif a == 0 and p < 1:
+            local = math.inf  # e.g. d sqrt(a)/da at a = 0
+        else:
+            local = p * a ** (p - 1)
+        out = Value(a**p, "", (self,), "**", (local,))
+        out._param = p
+        return out
+
+    def __rpow__(self, base):
+        raise TypeError(
+            "number ** Value is not supported: the exponent must be a plain number; "
+            "for a variable exponent write (v * math.log(base)).exp()"
+        )
+
+    # reflected operators: 2 + v, 2 - v, 2 * v, 2 / v (the number becomes a constant leaf)
+    def __radd__(self, other):
+        return _lift(other, "+") + self
+
+    def __rsub__(self, other):
+        return _lift(other, "-") - self
+
+    def __rmul__(self, other):
+        return _lift(other, "*") * self
+
+    def __rtruediv__(self, other):
+        return _lift(other, "/") / self
+
+    # ---------------------------------------------------------------- unary operations
+    def __neg__(self):
+        """v = -a;   dv/da = -1."""
+        return Value(-self.data, "", (self,), "neg", (-1.0,))
+
+    def exp(self):
+        """v = exp(a);   dv/da = exp(a) = v."""
+        v = math.exp(self.data)
+        return Value(v, "", (self,), "exp", (v,))
+
+    def log(self):
+        """v = ln(a), domain a > 0;   dv/da = 1 / a."""
+        a = self.data
+        if not a > 0:
+            raise ValueError(f"Value.log: the domain of ln is a > 0, got a = {a}")
+        return Value(math.log(a), "", (self,), "log", (1.0 / a,))
+
+    def sin(self):
+        """v = sin(a);   dv/da = cos(a)."""
+        return Value(math.sin(self.data), "", (self,), "sin", (math.cos(self.data),))
+
+    def cos(self):
+        """v = cos(a);   dv/da = -sin(a)."""
+        return Value(math.cos(self.data), "", (self,), "cos", (-math.sin(self.data),))
+
+    def tanh(self):
+        """v = tanh(a);   dv/da = 1 - tanh(a)^2 = 1 - v^2."""
+        v = math.tanh(self.data)
+        return Value(v, "", (self,), "tanh", (1.0 - v * v,))
+
+    def sigmoid(self):
+        """v = 1 / (1 + exp(-a));   dv/da = v (1 - v).  (Evaluated without overflow.)"""
+        a = self.data
+        if a >= 0:
+            v = 1.0 / (1.0 + math.exp(-a))
+        else:
+            e = math.exp(a)
+            v = e / (1.0 + e)
+        return Value(v, "", (self,), "sigmoid", (v * (1.0 - v),))
+
+    def relu(self):
+        """v = max(a, 0);   dv/da = 1 if a > 0 else 0 (0 at the kink a = 0)."""
+        a = self.data
+        return Value(a if a > 0 else 0.0, "", (self,), "relu", (1.0 if a > 0 else 0.0,))
+
+    # ---------------------------------------------------------------- reverse mode
+    def backward(self):
+        """Set ``v.grad = d self / d v`` for every node v of the graph below ``self``.
+
+        All grads in the graph are first reset to 0, so calling backward() twice gives the
+        same grads (it does not accumulate across calls). Within one graph the chain rule sums
+        over all paths: ``v̄_child += v̄_node * local``, so b = a + a gives a.grad = 2.
+        Iterative (no recursion), so graphs of any depth work.
+        """
+        order = topological_order(self)
+        for v in order:
+            v.grad = 0.0
+        self.grad = 1.0
+        for v in reversed(order):
+            g = v.grad
+            for child, local in zip(v._prev, v._local, strict=True):
+                child.grad += local * g
+
+
+def topological_order(output):
+    """All nodes of the graph of ``output``, each after its children (iterative DFS post-order).
+
+    Returns a list of Values: leaves first, ``output`` last; every node once.
+    """
+    if not isinstance(output, Value):
+        raise TypeError(f"expected a Value, got {type(output).__name__}")
+    order, seen = [], set()
+    stack = [(output, False)]
+    while stack:
+        node, expanded = stack.pop()
+        if expanded:
+            order.append(node)
+            continue
+        if node in seen:
+            continue
+        seen.add(node)
+        stack.append((node, True))
+        for child in reversed(node._prev):
+            if child not in seen:
+                stack.append((child, False))
+    return order
+
+
+# ==================================================================================== traces
+# How the traces write each op: forward expression, and d out / d child_k for each child.
+# {0}, {1}: child names; {out}: this node's name; {p}: the exponent of **; {pm1}: p - 1.
+_NOTATION = {
+    "+": ("{0} + {1}", ("1", "1")),
+    "-": ("{0} - {1}", ("1", "(-1)")),
+    "*": ("{0} × {1}", ("{1}", "{0}")),
+    "/": ("{0} / {1}", ("1/{1}", "-{0}/{1}^2")),
+    "**": ("{0}^{p}", ("{p}·{0}^{pm1}",)),
+    "neg": ("-{0}", ("(-1)",)),
+    "exp": ("exp {0}", ("{out}",)),
+    "log": ("ln {0}", ("1/{0}",)),
+    "sin": ("sin {0}", ("cos {0}",)),
+    "cos": ("cos {0}", ("-sin {0}",)),
+    "tanh": ("tanh {0}", ("(1 - {out}^2)",)),
+    "sigmoid": ("σ({0})", ("{out}(1 - {out})",)),
+    "relu": ("relu {0}", ("1[{0} > 0]",)),
+}
+
+TraceRow = namedtuple("TraceRow", "name op expression value")
+TraceRow.__doc__ = """One line of a trace: ``name op expression`` evaluates to ``value``."""
+
+_BAR = "\u0304"  # combining macron: v̄
+
+
+def _fmt(x):
+    """Three decimals, no '-0.000'."""
+    s = f"{x:.3f}"
+    return "0.000" if s == "-0.000" else s
+
+
+def _paren(s):
+    return f"({s})" if s.startswith("-") else s
+
+
+def _vname(i):
+    """v_i as in Baydin et al.: v_{-1}, v0, v1, ... (braces only for negative indices)."""
+    return f"v{i}" if i >= 0 else f"v_{{{i}}}"
+
+
+def _bar(name):
+    return name[0] + _BAR + name[1:]
+
+
+def _width(s):
+    return sum(1 for c in s if not unicodedata.combining(c))
+
+
+def _ljust(s, w):
+    return s + " " * (w - _width(s))
+
+
+def _num(x):
+    return f"{x:g}"
+
+
+class _Graph:
+    """The nodes of ``output``'s graph in trace order, with their trace names.
+
+    Trace order: sorted by (depth, creation), depth = longest path from a leaf; this is a
+    topological order listing the independent ops of one depth in program order (Baydin's).
+    Inputs are named v_{-(n-1)} ... v0 in ``inputs`` order, op nodes v1, v2, ...; leaves
+    that are not inputs (lifted numbers, or Values left out of ``inputs``) are constants,
+    written by label or number.
+    """
+
+    def __init__(self, output, inputs=None):
+        order = topological_order(output)
+        depth = {}
+        for v in order:
+            depth[v] = 1 + max(depth[c] for c in v._prev) if v._prev else 0
+        order.sort(key=lambda v: (depth[v], v._id))
+        if inputs is None:
+            inputs = [v for v in order if not v._prev and not v._const]
+        else:
+            inputs = list(inputs)
+            for v in inputs:
+                if not isinstance(v, Value):
+                    raise TypeError(f"inputs: expected Values, got {type(v).__name__}")
+                if v._prev:
+                    raise ValueError(f"inputs: {v!r} is not a leaf (it was made by {v.op!r})")
+            if len(set(inputs)) != len(inputs):
+                raise ValueError("inputs: a Value is listed twice")
+        self.output, self.order, self.depth, self.inputs = output, order, depth, inputs
+        self.names, self.input_names = {}, {}
+        n = len(inputs)
+        for k, v in enumerate(inputs):
+            self.names[v] = _vname(k - n + 1)
+            self.input_names[v] = v.label or f"x{k + 1}"
+        i = 0
+        for v in order:
+            if v._prev:
+                i += 1
+                self.names[v] = _vname(i)
+            elif v not in self.names:
+                self.names[v] = v.label or _num(v.data)
+
+    def is_variable(self, v):
+        """True for inputs and op nodes (the ones with a v_i name and an adjoint)."""
+        return bool(v._prev) or v in self.input_names
+
+    def expression(self, v, numeric=False):
+        """The forward expression of op node v, with names or with numbers."""
+        fwd, _ = _NOTATION[v.op]
+        args = [_paren(_fmt(c.data) if numeric else self.names[c]) for c in v._prev]
+        return fwd.format(*args, p=_num(v._param) if v._param is not None else "")
+
+    def partial(self, v, k):
+        """The symbolic local derivative d v / d child_k."""
+        _, parts = _NOTATION[v.op]
+        args = [_paren(self.names[c]) for c in v._prev]
+        p = v._param
+        if v.op == "**" and p in (1.0, 2.0):  # 1, 2·a rather than 1·a^0, 2·a^1
+            return "1" if p == 1.0 else f"2·{args[0]}"
+        return parts[k].format(
+            *args,
+            out=self.names[v],
+            p=_num(p) if p is not None else "",
+            pm1=_num(p - 1) if p is not None else "",
+        )
+
+
+def _primal_rows(graph):
+    rows = [TraceRow(graph.names[v], "input", graph.input_names[v], v.data) for v in graph.inputs]
+    for v in graph.order:
+        if v._prev:
+            expr = f"{graph.expression(v)} = {graph.expression(v, numeric=True)}"
+            rows.append(TraceRow(graph.names[v], v.op, expr, v.data))
+    return rows
+
+
+def _adjoint_rows(graph):
+    out = graph.output
+    adj = {out: 1.0}
+    rows = [TraceRow(_bar(graph.names[out]), "=", "ȳ = 1", 1.0)]
+    for v in reversed(graph.order):
+        if not v._prev:
+            continue
+        g, vbar, vname = adj[v], _bar(graph.names[v]), graph.names[v]
+        for k, (child, local) in enumerate(zip(v._prev, v._local, strict=True)):
+            if not graph.is_variable(child):
+                continue  # constants have no adjoint
+            cname = graph.names[child]
+            first = child not in adj
+            adj[child] = (0.0 if first else adj[child]) + g * local
+            expr = (
+                f"{vbar} × ∂{vname}/∂{cname} = {vbar} × {graph.partial(v, k)}"
+                f" = {_fmt(g)} × {_paren(_fmt(local))}"
+            )
+            rows.append(TraceRow(_bar(cname), "=" if first else "+=", expr, adj[child]))
+    return rows, adj
+
+
+def primal_trace(output, inputs=None):
+    """The forward primal trace of ``output``: list of ``TraceRow(name, op, expression, value)``.
+
+    Inputs first (``v_{-1} = x1``, op "input"), then one row per op node in evaluation order,
+    e.g. ``TraceRow("v1", "log", "ln v_{-1} = ln 2.000", 0.693...)``. Values are full floats.
+    ``inputs``: the leaf Values to number as inputs (default: all leaves that are not plain
+    numbers, in creation order).
+    """
+    return _primal_rows(_Graph(output, inputs))
+
+
+def adjoint_trace(output, inputs=None):
+    """The reverse adjoint trace: list of ``TraceRow(name, op, expression, value)``.
+
+    One row per chain-rule contribution ``v̄_child (op) v̄_node × ∂v_node/∂v_child``, in the
+    order reverse mode executes them (output first); ``op`` is "=" for the first contribution
+    to an adjoint and "+=" for the next ones; ``value`` is the adjoint after the row.
+    Computed from the stored local derivatives; does not touch ``.grad``.
+    """
+    return _adjoint_rows(_Graph(output, inputs))[0]
+
+
+def trace_table(output, inputs=None):
+    """Plain-text forward primal and reverse adjoint traces (Baydin et al. 2018, Tables 2-3).
+
+    For f = ln x1 + x1 x2 - sin x2 at (2, 5) it lists v_{-1} = x1 = 2.000, ..., v5 = 11.652,
+    y = v5, then v̄5 = ȳ = 1, ..., x̄1 = v̄_{-1} = 5.500, x̄2 = v̄0 = 1.716. Values to 3 decimals.
+    """
+    graph = _Graph(output, inputs)
+    primal = _primal_rows(graph)
+    adjoint, adj = _adjoint_rows(graph)
+    lines = []
+
+    def section(title, rows):
+        wn = max(_width(r[0]) for r in rows)
+        wo = max(_width(r[1]) for r in rows)
+        we = max(_width(r[2]) for r in rows)
+        wv = max(len(_fmt(r[3])) for r in rows)
+        lines.append(title)
+        lines.append("-" * len(title))
+        for name, op, expr, value in rows:
+            left = f"{_ljust(name, wn)} {_ljust(op, wo)} {_ljust(expr, we)}"
+            lines.append(f"{left} = {_fmt(value):>{wv}}".rstrip())
+
+    out_name = graph.names[output]
+    rows = [(r.name, "=", r.expression, r.value) for r in primal]
+    rows.append(("y", "=", out_name, output.data))
+    section("Forward primal trace", rows)
+    lines.append("")
+    rows = [tuple(r) for r in adjoint]
+    for v in graph.inputs:
+        name = graph.input_names[v]
+        rows.append((_bar(name), "=", _bar(graph.names[v]), adj.get(v, 0.0)))
+    section("Reverse adjoint trace", rows)
+    return "\n".join(lines)
+
+
+# ================================================================================ drawing
+def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
+    """Draw the computational graph of ``output`` with matplotlib; return the Figure.
+
+    Layered layout: column = depth (longest path from a leaf), so inputs are on the left and
+    ``output`` on the right; within a column nodes are ordered by the mean height of their
+    children. One box (one Text) per node with its trace name and label, its op, ``data`` and
+    ``grad`` (call ``output.backward()`` first to see gradients); one arrow per operand edge.
+    ``ax``: draw into this Axes (its figure is returned); by default a new
+    ``matplotlib.figure.Figure`` (no pyplot) sized to the graph. Graphs with more than
+    ``max_nodes`` nodes are refused (ValueError): they would be unreadable.
+    """
+    from matplotlib.figure import Figure
+    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+
+    graph = _Graph(output, inputs)
+    if len(graph.order) > max_nodes:
+        raise ValueError(
+            f"draw_graph: the graph has {len(graph.order)} nodes, more than max_nodes="
+            f"{max_nodes}; pass a larger max_nodes to draw it anyway"
+        )
+    # column = depth, except that a constant sits just left of the op that uses it
+    users = {v: [] for v in graph.order}
+    for v in graph.order:
+        for child in v._prev:
+            users[child].append(v)
+    column = {v: graph.depth[v] for v in graph.order}
+    for v in graph.order:
+        if not graph.is_variable(v) and users[v]:
+            column[v] = max(0, min(graph.depth[u] for u in users[v]) - 1)
+    n_layers = max(column.values()) + 1
+    layers = [[] for _ in range(n_layers)]
+    for v in graph.order:
+        layers[column[v]].append(v)
+
+    xstep, ystep, box_w, box_h = 1.3, 1.0, 0.95, 0.8
+    pos = {}
+    for d, layer in enumerate(layers):
+        def key(v):  # barycentre heuristic (fewer crossings); constants at the bottom
+            if not v._prev:
+                return (not graph.is_variable(v), 0.0, v._id)
+            return (False, -sum(pos[c][1] for c in v._prev) / len(v._prev), v._id)
+
+        layer.sort(key=key)
+        for i, v in enumerate(layer):
+            pos[v] = (d * xstep, ((len(layer) - 1) / 2 - i) * ystep)
+
+    if ax is None:
+        tallest = max(len(layer) for layer in layers)
+        fig = Figure(
+            figsize=(max(4.0, 2.0 * n_layers), max(2.5, 1.05 * tallest + 0.6)), layout="constrained"
+        )
+        ax = fig.add_subplot()
+    else:
+        fig = ax.figure
+
+    for v in graph.order:
+        x, y = pos[v]
+        name = graph.names[v]
+        if v._prev:
+            head, what, color = name, f"= {graph.expression(v)}", "#cfe2f3"
+        elif graph.is_variable(v):
+            head, what, color = name, f"= {graph.input_names[v]} (input)", "#d9ead3"
+        else:
+            head, what, color = "constant", f"{_num(v.data)}", "#eeeeee"
+        if v is output:
+            color = "#fce5cd"
+        if v.label and v.label not in what:
+            head = f"{head} · {v.label}"
+        ax.add_patch(
+            FancyBboxPatch(
+                (x - box_w / 2, y - box_h / 2), box_w, box_h,
+                boxstyle="round,pad=0.0,rounding_size=0.06", fc=color, ec="0.3", lw=0.8,
+                zorder=2,
+            )
+        )
+        text = f"{head}\n{what}\ndata {_fmt(v.data)}\ngrad {_fmt(v.grad)}"
+        ax.text(x, y, text, ha="center", va="center", fontsize=7.5, family="monospace", zorder=3)
+
+    drawn = set()
+    for v in graph.order:
+        for child in v._prev:
+            if (child, v) in drawn:
+                continue
+            drawn.add((child, v))
+            (xc, yc), (xp, yp) = pos[child], pos[v]
+            ax.add_patch(
+                FancyArrowPatch(
+                    (xc + box_w / 2, yc), (xp - box_w / 2, yp), arrowstyle="-|>",
+                    mutation_scale=10, color="0.35", lw=0.9, zorder=1, shrinkA=0, shrinkB=0,
+                )
+            )
+
+    tallest = max(len(layer) for layer in layers)
+    ax.set_xlim(-box_w / 2 - 0.15, (n_layers - 1) * xstep + box_w / 2 + 0.15)
+    half = (tallest - 1) / 2 * ystep + box_h / 2 + 0.15
+    ax.set_ylim(-half, half)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    title = output.label or graph.names[output]
+    ax.set_title(
+        f"Computational graph of {title} = {_fmt(output.data)} ({len(graph.order)} nodes)"
+    )
+    return fig
+
+
+# ============================================================================ tiny MLP
+def _as_rng(rng):
+    if rng is None:
+        return np.random.default_rng(0)
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        return np.random.default_rng(int(rng))
+    raise TypeError(f"rng: expected a numpy.random.Generator or an int seed, got {type(rng)}")
+
+
+class Neuron:
+    """y = phi(sum_i w_i x_i + b) on Values; phi = tanh if ``nonlin`` else identity.
+
+    Weights w_i ~ N(0, 1/n_in) drawn from ``rng``; bias b = 0. Input: n_in floats or Values.
+    """
+
+    def __init__(self, n_in, nonlin=True, rng=None):
+        if isinstance(n_in, bool) or not isinstance(n_in, numbers.Integral) or n_in < 1:
+            raise ValueError(f"Neuron: n_in must be an integer >= 1, got {n_in!r}")
+        rng = _as_rng(rng)
+        self.w = [Value(float(w), "w") for w in rng.normal(0.0, 1.0 / math.sqrt(n_in), n_in)]
+        self.b = Value(0.0, "b")
+        self.nonlin = bool(nonlin)
+
+    def __call__(self, x):
+        act = sum((wi * xi for wi, xi in zip(self.w, x, strict=True)), self.b)
+        return act.tanh() if self.nonlin else act
+
+    def parameters(self):
+        return self.w + [self.b]
+
+    def __repr__(self):
+        return f"{'Tanh' if self.nonlin else 'Linear'}Neuron({len(self.w)})"
+
+
+class Layer:
+    """n_out Neurons sharing the same input: x (n_in values) -> list of n_out Values."""
+
+    def __init__(self, n_in, n_out, nonlin=True, rng=None):
+        if isinstance(n_out, bool) or not isinstance(n_out, numbers.Integral) or n_out < 1:
+            raise ValueError(f"Layer: n_out must be an integer >= 1, got {n_out!r}")
+        rng = _as_rng(rng)
+        self.n_in = n_in
+        self.neurons = [Neuron(n_in, nonlin=nonlin, rng=rng) for _ in range(n_out)]
+
+    def __call__(self, x):
+        return [n(x) for n in self.neurons]
+
+    def parameters(self):
+        return [p for n in self.neurons for p in n.parameters()]
+
+    def __repr__(self):
+        return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
+
+
+class MLP:
+    """Multilayer perceptron on Values: tanh hidden layers, linear output layer.
+
+    ``MLP(784, [16, 10], rng=np.random.default_rng(0))`` maps 784 floats to a list of 10
+    Values: h = tanh(W1^T x + b1), y = W2^T h + b2 (W_l of shape (n_in, n_out)).
+    """
+
+    def __init__(self, n_in, n_outs, rng=None):
+        rng = _as_rng(rng)
+        sizes = [n_in] + list(n_outs)
+        if len(sizes) < 2:
+            raise ValueError("MLP: n_outs must list at least one layer size")
+        self.n_in = n_in
+        self.layers = [
+            Layer(sizes[i], sizes[i + 1], nonlin=i < len(n_outs) - 1, rng=rng)
+            for i in range(len(n_outs))
+        ]
+
+    def __call__(self, x):
+        x = list(x)
+        if len(x) != self.n_in:
+            raise ValueError(f"MLP: expected {self.n_in} inputs, got {len(x)}")
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+    def parameters(self):
+        return [p for layer in self.layers for p in layer.parameters()]
+
+    def zero_grad(self):
+        for p in self.parameters():
+            p.grad = 0.0
+
+    def __repr__(self):
+        sizes = [self.n_in] + [len(layer.neurons) for layer in self.layers]
+        return f"MLP({'-'.join(map(str, sizes))}, {len(self.parameters())} parameters)"

@@ -1,0 +1,337 @@
+"""Mini-batch training loop (`fit`), evaluation (`evaluate`) and prediction (`predict`).
+
+One epoch of :func:`fit` is the loop every lecture writes out by hand::
+
+    for Xb, yb in data.minibatches(X, y, batch_size, rng=rng):
+        out = model(Xb)                      # forward
+        batch_loss = loss.forward(out, yb)
+        model.backward(loss.backward())      # backward: fills every p.grad
+        optimizer.step()                     # update
+
+plus bookkeeping: per-epoch losses and accuracies, validation, early stopping, a guard against
+NaN/inf losses and a progress bar.
+
+Accuracy rules (classification is recognised from the targets: integer/bool labels, or float
+targets whose values are all 0 or 1; otherwise accuracy is NaN in History and None in
+`evaluate`):
+
+- outputs with K > 1 columns: predicted class = argmax over columns; targets are integer labels
+  (N,) or one-hot rows (N, K);
+- outputs with 1 column (or shape (N,)): binary, predicted class = output > 0.5, i.e. outputs are
+  treated as probabilities -- except when the loss is ``BCEWithLogitsLoss``, whose model outputs
+  logits, so the threshold is 0 (the same decision, sigmoid(z) > 0.5 <=> z > 0).
+"""
+
+import math
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from nbkit import data
+
+
+@dataclass(repr=False)
+class History:
+    """What :func:`fit` records, one entry per epoch (lists indexed by epoch, from 0).
+
+    ``train_loss`` / ``train_acc`` are the mean over the epoch's mini-batches of the batch loss
+    and the fraction of training examples classified correctly, both measured on the fly during
+    the epoch (while the weights change), which costs nothing extra. They are therefore not the
+    loss/accuracy of the final weights on the full training set: call :func:`evaluate` for that.
+    ``val_loss`` / ``val_acc`` are exact, computed by :func:`evaluate` after each epoch (empty
+    without validation data). ``best_epoch`` is the index of the lowest validation loss (None
+    without validation data); ``stopped_early`` is True when early stopping (or a callback)
+    ended training before ``epochs``; ``epochs_run`` is the number of epochs completed.
+    """
+
+    train_loss: list = field(default_factory=list)
+    train_acc: list = field(default_factory=list)
+    val_loss: list = field(default_factory=list)
+    val_acc: list = field(default_factory=list)
+    best_epoch: int | None = None
+    stopped_early: bool = False
+    epochs_run: int = 0
+
+    def as_dict(self):
+        """A plain dict (lists copied), e.g. for ``json.dump`` or a pandas DataFrame."""
+        return asdict(self)
+
+    def __repr__(self):
+        curves = ", ".join(
+            f"{name}={_short_list(getattr(self, name))}"
+            for name in ("train_loss", "train_acc", "val_loss", "val_acc")
+            if getattr(self, name)
+        )
+        return (
+            f"History(epochs_run={self.epochs_run}, best_epoch={self.best_epoch}, "
+            f"stopped_early={self.stopped_early}{', ' if curves else ''}{curves})"
+        )
+
+
+def _short_list(values, keep=3):
+    text = [f"{v:.4g}" for v in values]
+    if len(text) > 2 * keep:
+        text = text[:keep] + ["..."] + text[-keep:]
+    return "[" + ", ".join(text) + "]"
+
+
+# --------------------------------------------------------------------------------------------
+# fit
+# --------------------------------------------------------------------------------------------
+
+
+def fit(
+    model,
+    loss,
+    optimizer,
+    X,
+    y,
+    *,
+    epochs,
+    batch_size,
+    X_val=None,
+    y_val=None,
+    patience=None,
+    seed=0,
+    progress=True,
+    shuffle=True,
+    callbacks=None,
+):
+    """Train `model` by mini-batch gradient descent; return a :class:`History`.
+
+    Each epoch visits every training example once, in mini-batches from
+    ``nbkit.data.minibatches(X, y, batch_size, rng)`` with ``rng = np.random.default_rng(seed)``
+    (so two calls with the same seed and the same initial model give identical results).
+    The model is in train mode while training and in eval mode while validating; fit restores
+    the mode the model had before.
+
+    Validation and early stopping: with ``X_val, y_val`` the validation loss and accuracy are
+    recorded after every epoch. With ``patience=p`` as well, training stops once the validation
+    loss has not improved (strictly decreased) for ``p`` epochs in a row, and the parameters of
+    the best epoch (``History.best_epoch``) are copied back into the model -- also when all
+    ``epochs`` ran without stopping.
+
+    ``callbacks``: callables ``callback(epoch, history, model)`` called after every epoch
+    (``epoch`` counts from 0); one that returns True stops training (``stopped_early`` = True).
+
+    Raises ``FloatingPointError`` as soon as a batch loss is NaN or infinite (a diverging run),
+    naming the epoch and step: usually the learning rate is too high.
+    """
+    _check_fit_args(X, y, X_val, y_val, epochs, batch_size, patience)
+    callbacks = list(callbacks or ())
+    has_val = X_val is not None
+    rng = np.random.default_rng(seed)
+    train_correct = _accuracy_counter(y, loss)
+    history = History()
+    best_loss, best_params, waited = math.inf, None, 0
+    was_training = getattr(model, "training", True)
+    bar = tqdm(range(epochs), desc="fit", unit="epoch", disable=not progress)
+    try:
+        for epoch in bar:
+            model.train()
+            mean_loss, acc = _train_epoch(
+                model, loss, optimizer, X, y, batch_size, rng, shuffle, epoch, train_correct
+            )
+            history.train_loss.append(mean_loss)
+            history.train_acc.append(acc)
+            if has_val:
+                result = evaluate(model, X_val, y_val, loss)
+                history.val_loss.append(result["loss"])
+                history.val_acc.append(_nan_if_none(result["accuracy"]))
+                waited += 1
+                if result["loss"] < best_loss:
+                    best_loss, history.best_epoch, waited = result["loss"], epoch, 0
+                    if patience is not None:
+                        best_params = _snapshot(model)
+            history.epochs_run = epoch + 1
+            bar.set_postfix(_postfix(history), refresh=False)
+            stop_requested = any([bool(cb(epoch, history, model)) for cb in callbacks])
+            if stop_requested or (patience is not None and waited >= patience):
+                history.stopped_early = history.epochs_run < epochs
+                break
+    finally:
+        bar.close()
+        _set_mode(model, was_training)
+    if best_params is not None:
+        _restore(model, best_params)
+    return history
+
+
+def _train_epoch(model, loss, optimizer, X, y, batch_size, rng, shuffle, epoch, count_correct):
+    """One pass over the training set; returns (mean batch loss, fraction correct)."""
+    loss_sum, correct, seen, steps = 0.0, 0, 0, 0
+    for Xb, yb in data.minibatches(X, y, batch_size, rng=rng, shuffle=shuffle):
+        out = model(Xb)
+        batch_loss = float(loss.forward(out, yb))
+        if not math.isfinite(batch_loss):
+            _diverged(batch_loss, epoch, steps, optimizer)
+        model.backward(loss.backward())
+        optimizer.step()
+        loss_sum += batch_loss
+        steps += 1
+        if count_correct is not None:
+            correct += count_correct(out, yb)
+            seen += len(yb)
+    accuracy = correct / seen if count_correct is not None else math.nan
+    return loss_sum / steps, accuracy
+
+
+def _diverged(batch_loss, epoch, step, optimizer):
+    lr = getattr(optimizer, "current_lr", getattr(optimizer, "lr", "?"))
+    raise FloatingPointError(
+        f"fit: the training loss became {batch_loss} at epoch {epoch + 1}, step {step + 1} "
+        f"(learning rate {lr}). Training diverged: try a lower learning rate (e.g. 10x smaller), "
+        f"or check the inputs for NaN/inf and their scale."
+    )
+
+
+def _postfix(history):
+    post = {"loss": f"{history.train_loss[-1]:.4f}"}
+    if history.val_loss:
+        post["val_loss"] = f"{history.val_loss[-1]:.4f}"
+        if not math.isnan(history.val_acc[-1]):
+            post["val_acc"] = f"{history.val_acc[-1]:.4f}"
+    return post
+
+
+def _snapshot(model):
+    return [p.value.copy() for p in model.parameters()]
+
+
+def _restore(model, values):
+    for p, value in zip(model.parameters(), values, strict=True):
+        p.value[...] = value  # in place: the optimizer's references stay valid
+
+
+def _check_fit_args(X, y, X_val, y_val, epochs, batch_size, patience):
+    _check_xy("fit", "X", "y", X, y)
+    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise ValueError(f"fit: {name} must be an integer >= 1, got {value!r}")
+    if (X_val is None) != (y_val is None):
+        raise ValueError("fit: give both X_val and y_val, or neither")
+    if X_val is not None:
+        _check_xy("fit", "X_val", "y_val", X_val, y_val)
+    if patience is not None:
+        if isinstance(patience, bool) or not isinstance(patience, int | np.integer) or patience < 1:
+            raise ValueError(f"fit: patience must be an integer >= 1 or None, got {patience!r}")
+        if X_val is None:
+            raise ValueError("fit: early stopping (patience) needs validation data X_val, y_val")
+
+
+def _check_xy(owner, xname, yname, X, y):
+    if not isinstance(X, np.ndarray) or not isinstance(y, np.ndarray):
+        raise TypeError(
+            f"{owner}: {xname} and {yname} must be numpy arrays, "
+            f"got {type(X).__name__} and {type(y).__name__}"
+        )
+    if X.ndim < 1 or y.ndim < 1 or len(X) != len(y):
+        raise ValueError(
+            f"{owner}: {xname} and {yname} must have the same number of rows, "
+            f"got shapes {X.shape} and {y.shape}"
+        )
+    if len(X) == 0:
+        raise ValueError(f"{owner}: {xname} is empty")
+
+
+# --------------------------------------------------------------------------------------------
+# evaluate / predict
+# --------------------------------------------------------------------------------------------
+
+
+def evaluate(model, X, y, loss=None, batch_size=10000):
+    """Loss, accuracy and error count of `model` on (X, y), in eval mode, in batches.
+
+    Returns ``{"loss": float or None (no loss given), "accuracy": float, "errors": int}``;
+    accuracy and errors are None when the targets are not class labels (see the module
+    docstring for the accuracy rules). The loss is the exact mean over all N examples
+    (each batch's mean loss weighted by its size). The model's train/eval mode is restored.
+    """
+    _check_xy("evaluate", "X", "y", X, y)
+    count_correct = _accuracy_counter(y, loss)
+    loss_sum, correct = 0.0, 0
+    with _eval_mode(model):
+        for start in range(0, len(X), batch_size):
+            Xb, yb = X[start : start + batch_size], y[start : start + batch_size]
+            out = model(Xb)
+            if loss is not None:
+                loss_sum += float(loss.forward(out, yb)) * len(Xb)
+            if count_correct is not None:
+                correct += count_correct(out, yb)
+    n = len(X)
+    return {
+        "loss": loss_sum / n if loss is not None else None,
+        "accuracy": correct / n if count_correct is not None else None,
+        "errors": n - correct if count_correct is not None else None,
+    }
+
+
+def predict(model, X, batch_size=10000):
+    """Model outputs for X (N, ...) computed in eval mode, in batches; a new array."""
+    if not isinstance(X, np.ndarray) or X.ndim < 1 or len(X) == 0:
+        raise ValueError(f"predict: X must be a non-empty numpy array, got {X!r:.60}")
+    with _eval_mode(model):
+        outs = [model(X[s : s + batch_size]) for s in range(0, len(X), batch_size)]
+    return np.concatenate(outs)
+
+
+@contextmanager
+def _eval_mode(model):
+    was_training = getattr(model, "training", True)
+    model.eval()
+    try:
+        yield
+    finally:
+        _set_mode(model, was_training)
+
+
+def _set_mode(model, training):
+    model.train() if training else model.eval()
+
+
+# --------------------------------------------------------------------------------------------
+# accuracy
+# --------------------------------------------------------------------------------------------
+
+
+def _nan_if_none(value):
+    return math.nan if value is None else value
+
+
+def _is_classification(y):
+    if y.dtype.kind in "biu":
+        return True
+    return y.dtype.kind == "f" and bool(np.all((y == 0) | (y == 1)))
+
+
+def _accuracy_counter(y, loss):
+    """A function (output, target) -> number correct, or None if y are not class labels."""
+    if not _is_classification(y):
+        return None
+    threshold = 0.0 if _outputs_logits(loss) else 0.5
+    return lambda output, target: count_correct(output, target, threshold)
+
+
+def _outputs_logits(loss):
+    from nbkit import losses  # imported here: losses is optional for evaluate(loss=None)
+
+    return isinstance(loss, getattr(losses, "BCEWithLogitsLoss", ()))
+
+
+def count_correct(output, target, threshold=0.5):
+    """Number of rows of `output` whose predicted class equals `target`'s.
+
+    output (N, K>1): class = argmax; target integer labels (N,) or one-hot (N, K).
+    output (N, 1) or (N,): class = output > threshold; target 0/1 of shape (N,) or (N, 1).
+    """
+    out = output.reshape(len(output), -1)
+    tgt = target.reshape(len(target), -1)
+    if out.shape[1] == 1:
+        predicted, true = out[:, 0] > threshold, tgt[:, 0] > 0.5
+    elif tgt.shape[1] == 1:
+        predicted, true = out.argmax(axis=1), tgt[:, 0]
+    else:
+        predicted, true = out.argmax(axis=1), tgt.argmax(axis=1)
+    return int(np.count_nonzero(predicted == true))
