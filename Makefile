@@ -34,18 +34,19 @@ lint: $(STAMP)
 test-unit: $(STAMP)
 	$(BIN)/pytest -n $(JOBS) --dist loadfile --timeout 600 tests
 
-# Strict nbval: every text output of a lecture or solution must reproduce.
+# Strict nbval: every text output of a lecture or solution must reproduce. Kernels use the
+# inline plotting backend (MPLBACKEND unset), as in JupyterLab.
 NOTEBOOK_DIRS := $(wildcard lectures solutions)
 test-notebooks: $(STAMP)
 ifneq ($(NOTEBOOK_DIRS),)
-	$(BIN)/pytest -n $(JOBS) --dist loadfile --timeout 600 --nbval $(NOTEBOOK_DIRS) \
-		--sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
+	env -u MPLBACKEND $(BIN)/pytest -n $(JOBS) --dist loadfile --timeout 600 --nbval $(NOTEBOOK_DIRS) \
+		--nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider
 endif
 
 # Released exercises: cells tagged raises-exception must raise; outputs are not compared.
 test-exercises: $(STAMP)
 ifneq ($(wildcard exercises),)
-	$(BIN)/pytest -n $(JOBS) --dist loadfile --timeout 600 --nbval-lax exercises \
+	env -u MPLBACKEND $(BIN)/pytest -n $(JOBS) --dist loadfile --timeout 600 --nbval-lax exercises \
 		-p no:cacheprovider
 endif
 

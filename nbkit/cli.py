@@ -1,0 +1,71 @@
+"""The ``nbkit`` command line: ``nbkit release`` and ``nbkit grade``.
+
+    nbkit release [ASSIGNMENT ...] [--check] [--root DIR]
+    nbkit grade ASSIGNMENT SUBMISSION_OR_FOLDER ... [--csv grades.csv] [--jobs N]
+                [--timeout S] [--memory-mb M] [--feedback DIR] [--json FILE] [--no-cache]
+
+Exit codes: 0 success (every submission graded or recorded with a status), 1 ``release --check``
+found differences, 2 usage/authoring error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="nbkit", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("release", help="generate exercises/ from solutions/ (nbgrader style)")
+    r.add_argument("assignments", nargs="*", help="assignment names (default: all)")
+    r.add_argument("--check", action="store_true",
+                   help="do not write; exit 1 listing differences if exercises/ is out of date")
+    r.add_argument("--root", help="course folder holding solutions/ (default: found from cwd)")
+    r.add_argument("--timeout", type=float, default=120, help="per-cell timeout in seconds")
+
+    g = sub.add_parser("grade", help="grade submissions of one assignment")
+    g.add_argument("assignment", help="assignment name (the notebook's file stem)")
+    g.add_argument("submissions", nargs="+", help="submitted .ipynb files or folders of them")
+    g.add_argument("--csv", dest="csv_path", help="write one row per submission here")
+    g.add_argument("--jobs", type=int, default=None, help="parallel submissions (default: cores)")
+    g.add_argument("--timeout", type=float, default=60, help="per-cell timeout in seconds")
+    g.add_argument("--memory-mb", type=int, default=2048, help="address-space limit per kernel")
+    g.add_argument("--output-cap", type=int, default=200_000,
+                   help="characters of output kept per cell")
+    g.add_argument("--feedback", dest="feedback_dir",
+                   help="write DIR/<student>/<assignment>.html per submission")
+    g.add_argument("--json", dest="json_path", help="write detailed results as JSON")
+    g.add_argument("--root", help="course folder holding solutions/ (default: found from cwd)")
+    g.add_argument("--no-cache", action="store_true",
+                   help="re-run the solution even if its reference records are cached")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from nbkit.grading.notebooks import GradingError, find_course_root
+
+    try:
+        root = Path(args.root).resolve() if args.root else find_course_root()
+        if args.command == "release":
+            from nbkit.grading.release import release
+
+            return release(root, args.assignments or None, check=args.check,
+                           timeout=args.timeout)
+        from nbkit.grading.grade import default_cache_dir, grade
+
+        grade(root, args.assignment, args.submissions, csv_path=args.csv_path, jobs=args.jobs,
+              timeout=args.timeout, memory_mb=args.memory_mb, output_cap=args.output_cap,
+              feedback_dir=args.feedback_dir, json_path=args.json_path,
+              cache_dir=None if args.no_cache else default_cache_dir())
+        return 0
+    except GradingError as exc:
+        print(f"nbkit: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Interactive pictures of training: ipywidgets + matplotlib.
+
+Each picture has a pure ``compute_*`` function (arrays), a ``plot_*`` function returning a new
+:class:`matplotlib.figure.Figure`, and a ``*_widget()`` wrapper returning a
+:class:`FigureBox` (controls above an ``ipywidgets.Image``; it shows a static PNG where no
+widget front end exists). ``show(fig)`` displays any Figure as a static PNG.
+
+============================  =========================================================
+widget                        what it shows
+============================  =========================================================
+vanishing_gradients_widget    ||dL/dW_l|| per layer for sigmoid, tanh, ReLU, Leaky ReLU
+init_variance_widget          activations/gradients per layer after initialization
+optimizer_widget              SGD, momentum, 1/t, Adagrad, Adam paths on 2-D surfaces
+activation_widget             f and f' of activation functions
+dropout_widget                which units one dropout step removes; train vs test
+decision_boundary_widget      a small net's decision regions on 2-D toy data over training
+plot_learning_curve           train vs validation curve with early-stopping marker
+============================  =========================================================
+"""
+
+from nbkit.widgets._base import OKABE_ITO, PALETTE, FigureBox, figure_to_png, show
+from nbkit.widgets.extras import (
+    activation_widget,
+    compute_activation,
+    compute_decision_boundary,
+    compute_dropout_masks,
+    decision_boundary_widget,
+    dropout_widget,
+    early_stopping_epoch,
+    plot_activations,
+    plot_decision_boundary,
+    plot_dropout,
+    plot_learning_curve,
+    train_snapshots,
+)
+from nbkit.widgets.gradients import (
+    compute_vanishing_gradients,
+    plot_vanishing_gradients,
+    vanishing_gradients_widget,
+)
+from nbkit.widgets.init_variance import (
+    compute_init_statistics,
+    init_variance_widget,
+    plot_init_statistics,
+)
+from nbkit.widgets.trajectories import (
+    SURFACES,
+    compute_trajectories,
+    optimizer_widget,
+    plot_trajectories,
+    run_optimizer,
+    steps_to_reach,
+)
+
+__all__ = [
+    "OKABE_ITO", "PALETTE", "FigureBox", "figure_to_png", "show",
+    "compute_vanishing_gradients", "plot_vanishing_gradients", "vanishing_gradients_widget",
+    "compute_init_statistics", "plot_init_statistics", "init_variance_widget",
+    "SURFACES", "compute_trajectories", "run_optimizer", "steps_to_reach", "plot_trajectories",
+    "optimizer_widget",
+    "compute_activation", "plot_activations", "activation_widget",
+    "early_stopping_epoch", "plot_learning_curve",
+    "compute_dropout_masks", "plot_dropout", "dropout_widget",
+    "train_snapshots", "compute_decision_boundary", "plot_decision_boundary",
+    "decision_boundary_widget",
+]

@@ -1,0 +1,77 @@
+"""A deep probe MLP built from :mod:`nbkit.layers` modules (no layer math of its own).
+
+The net has ``L = len(weights)`` layers ``z_l = h_{l-1} W_l`` (biases 0), ``h_l = f(z_l)``,
+``h_0 = X``; its loss is a fixed random linear read-out of the top layer,
+
+    L = sum_{n,j} G[n, j] * h_L[n, j],      G ~ N(0, 1) / N,
+
+so ``dL/dh_L = G``: backpropagation then shows how a unit-scale error signal shrinks or grows
+on its way down to layer 1, which is what the widgets plot.
+"""
+
+import contextlib
+from functools import lru_cache
+
+import numpy as np
+
+from nbkit import layers
+
+ACT_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu")
+
+
+def activation_module(name):
+    """A fresh activation module for ``name`` (a key of ``nbkit.layers.activation_functions``)."""
+    registry = getattr(layers, "ACTIVATION_MODULES", None) or layers.ACTIVATIONS
+    if name not in registry or not callable(registry[name]):
+        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACT_NAMES)}")
+    return registry[name]()
+
+
+@lru_cache(maxsize=16)
+def probe_data(n, width, seed):
+    """Cached input ``X`` (n, width) ~ N(0, 1) and read-out ``G`` (n, width) ~ N(0, 1) / n."""
+    rng = np.random.default_rng([seed, 1])
+    X = rng.standard_normal((n, width)).astype(np.float32)
+    G = (rng.standard_normal((n, width)) / n).astype(np.float32)
+    X.flags.writeable = G.flags.writeable = False
+    return X, G
+
+
+def single_thread_blas():
+    """Context: one BLAS thread. The probe's matrices are small (<= 128 wide), where threads
+    only add overhead and, on a shared 2-core machine, long stalls."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def run_probe(weights, activation, X, G):
+    """Forward and backward through the probe net.
+
+    Parameters: ``weights`` list of L arrays (width, width); ``activation`` a name;
+    ``X`` (N, width); ``G`` (N, width) = dL/dh_L.
+
+    Returns a dict of lists, one entry per layer l = 1..L (input side first):
+    ``z`` (N, width) pre-activations, ``h`` (N, width) activations, ``dW`` (width, width) =
+    dL/dW_l = h_{l-1}^T dL/dz_l, ``dz`` (N, width) = dL/dz_l.
+    """
+    stack = []
+    for W in weights:
+        lin = layers.Linear(W.shape[0], W.shape[1], init="zeros", dtype=W.dtype)
+        lin.W.value = W
+        stack.append((lin, activation_module(activation)))
+    h, zs, hs = X, [], []
+    for lin, act in stack:
+        z = lin(h)
+        h = act(z)
+        zs.append(z)
+        hs.append(h)
+    grad, dWs, dzs = G, [None] * len(stack), [None] * len(stack)
+    for i in range(len(stack) - 1, -1, -1):
+        lin, act = stack[i]
+        dz = act.backward(grad)
+        grad = lin.backward(dz, input_grad=i > 0)
+        dWs[i], dzs[i] = lin.W.grad, dz
+    return {"z": zs, "h": hs, "dW": dWs, "dz": dzs}

@@ -1,0 +1,154 @@
+"""Widget 1: vanishing (and exploding) gradients in a deep MLP.
+
+Backpropagation multiplies the error signal by ``W_l^T`` and by ``f'(z_l)`` once per layer:
+
+    dL/dz_l = (dL/dz_{l+1} W_{l+1}^T) ⊙ f'(z_l),        dL/dW_l = h_{l-1}^T dL/dz_l.
+
+With the sigmoid, ``σ'(z) <= 1/4``, so the norm shrinks roughly geometrically with depth
+(unless the weights are large); ReLU's derivative is exactly 0 or 1, so with He-scaled weights
+(``std = sqrt(2 / n_in)``) the norm stays roughly constant, but units whose input is negative
+for every example are dead: they pass no gradient at all.
+"""
+
+from functools import lru_cache
+
+import numpy as np
+
+from nbkit.layers import activation_functions
+from nbkit.widgets._base import (
+    ACTIVATION_COLORS,
+    ACTIVATION_LABELS,
+    OKABE_ITO,
+    FigureBox,
+    check_choice,
+    check_int,
+    check_positive,
+    new_figure,
+    slider_style,
+)
+from nbkit.widgets._mlp import ACT_NAMES, probe_data, run_probe, single_thread_blas
+
+MAX_DEPTH = 30
+MAX_WIDTH = 128
+N_EXAMPLES = 64
+
+
+@lru_cache(maxsize=8)
+def standard_weights(width, seed, depth=MAX_DEPTH):
+    """Cached ``depth`` matrices (width, width) with entries N(0, 1/width): ``gain`` = 1.
+
+    The widget multiplies them by the init-scale slider, so moving that slider (or the depth
+    slider, which takes a prefix) draws no new random numbers.
+    """
+    rng = np.random.default_rng([seed, 2])
+    Ws = [
+        (rng.standard_normal((width, width)) / np.sqrt(width)).astype(np.float32)
+        for _ in range(depth)
+    ]
+    for W in Ws:
+        W.flags.writeable = False
+    return tuple(Ws)
+
+
+def compute_vanishing_gradients(depth=10, width=64, init_scale=1.0, activations=ACT_NAMES,
+                                n=N_EXAMPLES, seed=0):
+    """Per-layer gradient statistics of a deep MLP for several activations, same weights.
+
+    Layers ``z_l = h_{l-1} W_l``, ``h_l = f(z_l)``, ``W_l ~ N(0, init_scale^2 / width)``
+    (``init_scale = 1``: LeCun/Xavier for square layers; ``sqrt(2)``: He), input
+    ``X ~ N(0, 1)`` of shape (n, width), loss a fixed random read-out of ``h_depth``
+    (see :mod:`nbkit.widgets._mlp`).
+
+    Returns ``{activation: {"grad_norm", "mean_fprime", "dead_fraction", "act_std"}}``, each
+    an array of shape (depth,), layer 1 (input side) first:
+
+    - ``grad_norm[l]`` = ||dL/dW_l||_F;
+    - ``mean_fprime[l]`` = mean over examples and units of f'(z_l);
+    - ``dead_fraction[l]`` = fraction of units with f'(z_l) = 0 for every example;
+    - ``act_std[l]`` = standard deviation of h_l.
+    """
+    owner = "compute_vanishing_gradients"
+    depth = check_int("depth", depth, 1, MAX_DEPTH, owner)
+    width = check_int("width", width, 2, MAX_WIDTH, owner)
+    n = check_int("n", n, 1, 10_000, owner)
+    init_scale = check_positive("init_scale", init_scale, owner)
+    for a in activations:
+        check_choice("activation", a, ACT_NAMES, owner)
+    X, G = probe_data(n, width, seed)
+    Ws = [np.float32(init_scale) * W for W in standard_weights(width, seed)[:depth]]
+    out = {}
+    for a in activations:
+        with single_thread_blas():
+            r = run_probe(Ws, a, X, G)
+        fprime = [activation_functions[a][1](z) for z in r["z"]]
+        out[a] = {
+            "grad_norm": np.array([np.linalg.norm(dW) for dW in r["dW"]], dtype=np.float64),
+            "mean_fprime": np.array([fp.mean() for fp in fprime], dtype=np.float64),
+            "dead_fraction": np.array([np.mean(np.all(fp == 0, axis=0)) for fp in fprime]),
+            "act_std": np.array([h.std() for h in r["h"]], dtype=np.float64),
+        }
+    return out
+
+
+def plot_vanishing_gradients(stats, init_scale=None):
+    """Left: ||dL/dW_l|| per layer (log scale) per activation. Right: mean f'(z_l) per layer,
+    with the bound σ' <= 1/4. ``stats`` is the output of :func:`compute_vanishing_gradients`.
+    Returns a new Figure."""
+    if not stats:
+        raise ValueError("plot_vanishing_gradients: stats is empty")
+    fig, axes = new_figure(10, 3.8, ncols=2)
+    ax_g, ax_f = axes[0]
+    depth = len(next(iter(stats.values()))["grad_norm"])
+    layer = np.arange(1, depth + 1)
+    tiny = 1e-30
+    for a, s in stats.items():
+        color = ACTIVATION_COLORS.get(a, OKABE_ITO["black"])
+        label = ACTIVATION_LABELS.get(a, a)
+        if a in ("relu", "leaky_relu"):
+            label += f" (dead units: {100 * s['dead_fraction'].mean():.0f}%)"
+        style = "o--" if a == "leaky_relu" else "o-"  # distinguishable where it hides ReLU
+        ax_g.semilogy(layer, np.maximum(s["grad_norm"], tiny), style, color=color, ms=3,
+                      label=label)
+        ax_f.plot(layer, s["mean_fprime"], style, color=color, ms=3,
+                  label=ACTIVATION_LABELS.get(a, a))
+    ax_f.axhline(0.25, color=OKABE_ITO["black"], ls="--", lw=1)
+    ax_f.annotate("max σ'(z) = 1/4", (1, 0.25), xytext=(0, 4), textcoords="offset points",
+                  fontsize=8)
+    scale = "" if init_scale is None else f", init scale {init_scale:.3g}"
+    ax_g.set(xlabel="layer l (1 = input side)", ylabel="gradient norm ||∂L/∂W_l||",
+             title=f"Gradient norm per layer{scale}")
+    ax_f.set(xlabel="layer l (1 = input side)", ylabel="mean f'(z_l)",
+             title="Mean derivative of the activation", ylim=(0, 1.05))
+    ax_g.legend(fontsize=8, loc="best")
+    ax_f.legend(fontsize=8, loc="center right")
+    for ax in (ax_g, ax_f):
+        ax.grid(alpha=0.3)
+        ax.set_xlim(0.5, depth + 0.5)
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
+    return fig
+
+
+def vanishing_gradients_widget(depth=10, width=64, init_scale=1.0, seed=0):
+    """Sliders for depth, width and (log) init scale above the two plots of
+    :func:`plot_vanishing_gradients`. Returns a :class:`~nbkit.widgets._base.FigureBox`."""
+    import ipywidgets as W
+
+    style = slider_style()
+    controls = {
+        "depth": W.IntSlider(value=depth, min=2, max=MAX_DEPTH, step=1, description="depth",
+                             continuous_update=False, style=style),
+        "width": W.IntSlider(value=width, min=16, max=MAX_WIDTH, step=16, description="width",
+                             continuous_update=False, style=style),
+        "init_scale": W.FloatLogSlider(value=init_scale, base=10, min=-1, max=1, step=0.05,
+                                       description="init scale (std·√n_in)",
+                                       continuous_update=False, style=style,
+                                       readout_format=".3g"),
+    }
+
+    def draw(depth, width, init_scale):
+        stats = compute_vanishing_gradients(depth, width, init_scale, seed=seed)
+        return plot_vanishing_gradients(stats, init_scale)
+
+    return FigureBox(controls, draw, "<vanishing gradients widget: sliders depth, width, init "
+                     "scale (needs a live kernel); static picture shown where widgets cannot "
+                     "render>")
