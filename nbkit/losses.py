@@ -131,23 +131,32 @@ class SoftmaxCrossEntropyLoss(Loss):
             raise ValueError(f"SoftmaxCrossEntropyLoss: expected float logits of shape (N, K), "
                              f"got dtype {Z.dtype} shape {Z.shape}")
         t = _labels(target, Z.shape)
-        shifted = Z - Z.max(axis=1, keepdims=True)
-        lse = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-        logp = shifted
-        logp -= lse
-        self._cache = (logp, t)
+        n = len(t)
+        # Work on the transposed logits (K, N): NumPy reduces over the K classes much faster
+        # along axis 0 of a (K, N) array than along the short rows of (N, K).
+        E = Z.T.copy()
+        E -= E.max(axis=0)  # shifted logits z_nk - max_k z_nk <= 0 (stability)
         if t.ndim == 1:
-            return float(-logp[np.arange(len(t)), t].sum() / len(t))
-        return float(-np.vdot(t, logp) / len(t))
+            z_true = E[t, np.arange(n)]  # shifted logit of the true class  (N,)
+        else:
+            z_true = np.einsum("kn,nk->n", E, t)  # Σ_k t_nk z_nk for one-hot / soft targets
+        np.exp(E, out=E)
+        s = E.sum(axis=0)  # Σ_k e^{z_nk - max z}  (N,)
+        lse = np.log(s)
+        # L_n = (Σ_k t_nk) lse_n - Σ_k t_nk z_nk, where Σ_k t_nk = 1 for labels
+        per_example = lse - z_true if t.ndim == 1 else t.sum(axis=1) * lse - z_true
+        E /= s  # softmax probabilities (K, N), kept for backward
+        self._cache = (E, t)
+        return float(per_example.sum() / n)
 
     def backward(self):
-        logp, t = self._need_forward()
-        g = np.exp(logp)
+        P, t = self._need_forward()
+        n = len(t)
+        g = P.T * (1.0 / n)  # (softmax - onehot) / N without a one-hot array; (N, K)
         if t.ndim == 1:
-            g[np.arange(len(t)), t] -= 1
+            g[np.arange(n), t] -= 1.0 / n
         else:
-            g -= t
-        g /= len(t)
+            g -= t * (1.0 / n)
         return g
 
 

@@ -9,7 +9,9 @@ One epoch of :func:`fit` is the loop every lecture writes out by hand::
         optimizer.step()                     # update
 
 plus bookkeeping: per-epoch losses and accuracies, validation, early stopping, a guard against
-NaN/inf losses and a progress bar.
+NaN/inf losses and a progress bar. One saving: fit calls ``model.backward(..., input_grad=False)``
+when the model accepts it, since dL/dX of the data is never needed (for the first Linear layer
+that product costs as much as its forward pass).
 
 Accuracy rules (classification is recognised from the targets: integer/bool labels, or float
 targets whose values are all 0 or 1; otherwise accuracy is NaN in History and None in
@@ -22,6 +24,8 @@ targets whose values are all 0 or 1; otherwise accuracy is NaN in History and No
   logits, so the threshold is 0 (the same decision, sigmoid(z) > 0.5 <=> z > 0).
 """
 
+import functools
+import inspect
 import math
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -161,13 +165,14 @@ def fit(
 
 def _train_epoch(model, loss, optimizer, X, y, batch_size, rng, shuffle, epoch, count_correct):
     """One pass over the training set; returns (mean batch loss, fraction correct)."""
+    backward = _backward_without_input_grad(model)
     loss_sum, correct, seen, steps = 0.0, 0, 0, 0
     for Xb, yb in data.minibatches(X, y, batch_size, rng=rng, shuffle=shuffle):
         out = model(Xb)
         batch_loss = float(loss.forward(out, yb))
         if not math.isfinite(batch_loss):
             _diverged(batch_loss, epoch, steps, optimizer)
-        model.backward(loss.backward())
+        backward(loss.backward())
         optimizer.step()
         loss_sum += batch_loss
         steps += 1
@@ -176,6 +181,20 @@ def _train_epoch(model, loss, optimizer, X, y, batch_size, rng, shuffle, epoch, 
             seen += len(yb)
     accuracy = correct / seen if count_correct is not None else math.nan
     return loss_sum / steps, accuracy
+
+
+def _backward_without_input_grad(model):
+    """``model.backward`` with ``input_grad=False`` when the model accepts it.
+
+    Training never needs dL/dX of the data, and for the first Linear layer that product
+    ``dY W^T`` costs as much as its forward pass (a third of the large matrix products).
+    Models whose ``backward`` has no ``input_grad`` argument are called as they are.
+    """
+    try:
+        accepts = "input_grad" in inspect.signature(model.backward).parameters
+    except (TypeError, ValueError):  # builtins or callables without a signature
+        accepts = False
+    return functools.partial(model.backward, input_grad=False) if accepts else model.backward
 
 
 def _diverged(batch_loss, epoch, step, optimizer):
