@@ -28,7 +28,7 @@ import numbers
 import unicodedata
 from collections import namedtuple
 
-import numpy as np
+from nbkit.rng import as_generator
 
 __all__ = [
     "Value",
@@ -584,14 +584,7 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
 
 
 # ============================================================================ tiny MLP
-def _as_rng(rng):
-    if rng is None:
-        return np.random.default_rng(0)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"rng: expected a numpy.random.Generator or an int seed, got {type(rng)}")
+_as_rng = as_generator
 
 
 class Neuron:

@@ -41,6 +41,8 @@ from urllib import request as _request
 
 import numpy as np
 
+from nbkit.rng import as_generator
+
 __all__ = [
     "DataNotFoundError",
     "CorruptDataError",
@@ -381,15 +383,7 @@ FASHION_CLASSES = (
 # Small helpers for validation
 # --------------------------------------------------------------------------------------------
 
-def _as_rng(rng, name: str = "rng") -> np.random.Generator:
-    if rng is None:
-        return np.random.default_rng(0)
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        return np.random.default_rng(int(rng))
-    raise TypeError(f"{name} must be a numpy.random.Generator, an int seed or None, "
-                    f"got {type(rng).__name__}")
+_as_rng = as_generator
 
 
 def _check_int(value, name: str, minimum: int | None = None) -> int:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from nbkit import init as initializers
+from nbkit.rng import as_generator
 
 # --------------------------------------------------------------------------------------------
 # Parameters and the Module interface
@@ -143,7 +144,7 @@ class Linear(Module):
                  dtype=np.float32):
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.init = initializers.get(init)
-        rng = np.random.default_rng(rng) if not isinstance(rng, np.random.Generator) else rng
+        rng = as_generator(rng)
         W = self.init((self.in_features, self.out_features), rng, dtype=dtype)
         self.W = Parameter(W, decay=True, name="W")
         self.b = Parameter(np.zeros(self.out_features, dtype=dtype), decay=False, name="b")
@@ -398,7 +399,7 @@ class Dropout(Module):
         if not 0 <= p < 1:
             raise ValueError(f"Dropout: p is the drop probability and must be in [0, 1), got {p}")
         self.p = float(p)
-        self.rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+        self.rng = as_generator(rng)
         self.mask = None
         self.frozen = False
         self._shape = None
@@ -476,7 +477,7 @@ ACTIVATION_MODULES = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "leaky_rel
 def mlp(sizes, activation="tanh", init=initializers.xavier_normal, rng=None, dtype=np.float32):
     """``Sequential`` of Linear layers with ``sizes = [D_in, h_1, ..., D_out]`` and an
     activation (a name in ACTIVATIONS) between them, none after the last."""
-    rng = rng if isinstance(rng, np.random.Generator) else np.random.default_rng(rng)
+    rng = as_generator(rng)
     modules = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         modules.append(Linear(n_in, n_out, init=init, rng=rng, dtype=dtype))

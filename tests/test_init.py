@@ -43,3 +43,16 @@ def test_errors():
         layers.Linear(3, 2, init="bogus")
     with pytest.raises(ValueError, match="std must be >= 0"):
         init.normal(-1)
+
+
+def test_as_generator_rule():
+    from nbkit.rng import as_generator
+
+    g = np.random.default_rng(3)
+    assert as_generator(g) is g
+    assert as_generator(None).random() == np.random.default_rng(0).random()
+    assert as_generator(7).random() == np.random.default_rng(7).random()
+    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+        as_generator("seed")
+    # layers built without an rng are reproducible too
+    np.testing.assert_array_equal(layers.Linear(4, 3).W.value, layers.Linear(4, 3).W.value)
