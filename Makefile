@@ -7,6 +7,8 @@ STAMP := $(VENV)/.installed-stamp
 # otherwise nbkit downloads (and verifies) them into the user cache on first use.
 NBKIT_DATA ?= $(if $(wildcard ../shared/data/mnist),$(abspath ../shared/data),)
 ifneq ($(NBKIT_DATA),)
+# absolute, since notebook kernels run in other folders (lectures/, solutions/<a>/)
+override NBKIT_DATA := $(abspath $(NBKIT_DATA))
 export NBKIT_DATA
 endif
 export PATH := $(BIN):$(PATH)

@@ -145,7 +145,7 @@ def _decompress(path: Path) -> bytes:
     except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
         raise CorruptDataError(
             f"{path}: not a valid gzip file or truncated ({type(e).__name__}: {e}); "
-            f"expected a gzipped IDX file of {len(raw)}+ bytes"
+            "expected a complete gzipped IDX file (delete it and download it again)"
         ) from e
 
 
@@ -635,7 +635,8 @@ def minibatches(X, y, batch_size: int, rng=None, shuffle: bool = True):
     """Yield ``(X_b, y_b)`` mini-batches covering every example exactly once.
 
     With ``shuffle`` the order is a permutation drawn from ``rng`` (Generator, int seed, or None
-    = seed 0, so deterministic); each batch is gathered with one fancy-indexing step. Without
+    = nbkit's default stream, see :mod:`nbkit.rng`; pass one Generator for every epoch to get a
+    new order each epoch); each batch is gathered with one fancy-indexing step. Without
     shuffle the batches are slices (views) in order. The last batch may be smaller.
     ``y`` may be None (then ``y_b`` is None).
     """

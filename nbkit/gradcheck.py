@@ -18,8 +18,11 @@ SQRT_EPS = float(np.sqrt(np.finfo(np.float64).eps))
 
 
 def default_step(x):
-    """Per-entry step h_i = √eps · max(|x_i|, 1)."""
-    return SQRT_EPS * np.maximum(np.abs(x), 1.0)
+    """Per-entry step h_i = √eps · max(|x_i|, 1), with eps the machine epsilon of x's dtype
+    (float64: h ≈ 1.5e-8 near zero; float32: h ≈ 3.5e-4)."""
+    x = np.asarray(x)
+    eps = np.finfo(x.dtype).eps if x.dtype.kind == "f" else np.finfo(np.float64).eps
+    return np.sqrt(eps) * np.maximum(np.abs(x), 1.0)
 
 
 def _check_float(x, owner):
@@ -47,12 +50,15 @@ def numerical_gradient(f, x, h=None, entries=None):
         old, hi = x[i], steps[i]
         try:
             x[i] = old + hi
-            fp = float(f())
+            xp, fp = float(x[i]), float(f())
             x[i] = old - hi
-            fm = float(f())
+            xm, fm = float(x[i]), float(f())
         finally:
             x[i] = old
-        out[k] = (fp - fm) / (2 * hi)
+        if xp == xm:
+            raise ValueError(f"numerical_gradient: the step h = {hi:.3g} does not change entry "
+                             f"{i} = {float(old):.6g} in {x.dtype}; use a larger h (or float64)")
+        out[k] = (fp - fm) / (xp - xm)  # the step actually applied, after rounding to x.dtype
     return out.reshape(x.shape) if entries is None else out
 
 
@@ -68,6 +74,8 @@ def relative_error(a, b):
 
 def _sample_entries(shape, count, rng):
     size = int(np.prod(shape))
+    if count is None:
+        return list(np.ndindex(shape))
     picks = rng.choice(size, size=min(count, size), replace=False)
     return [np.unravel_index(i, shape) for i in sorted(picks)]
 
@@ -86,7 +94,8 @@ def check_module(module, X, seed=0, entries=6, h=None):
 
     Uses the scalar loss L = Σ Y ⊙ R for a fixed random R (so dL/dY = R), in float64, checking
     ``entries`` random entries of the input and of every parameter. Dropout masks are fixed for
-    the check. Returns ``{"input": err, "<param name>": err, ...}``; parameters are cast back to
+    the check (``entries=None`` checks every entry). Returns
+    ``{"input": err, "<param name>": err, ...}``; parameters are cast back to
     their original dtype afterwards.
     """
     if not isinstance(module, Module):

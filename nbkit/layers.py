@@ -33,7 +33,8 @@ class Parameter:
 
     ``decay`` says whether weight decay applies (True for weights, False for biases).
     ``value`` and ``grad`` are plain attributes: reassigning them (e.g. casting to float64) is
-    fine, since modules read them afresh on every call.
+    fine, since modules read them afresh on every call. Backward passes write into ``grad`` in
+    place (no allocation per step), so keep ``p.grad.copy()`` if you need an old gradient.
     """
 
     def __init__(self, value, decay=True, name=""):
@@ -131,6 +132,21 @@ class Module:
 # --------------------------------------------------------------------------------------------
 
 
+def _initial_weights(init, shape, rng, dtype, owner):
+    """``init(shape, rng)`` cast to ``dtype``; nbkit's initializers also take ``dtype=``."""
+    try:
+        W = init(shape, rng, dtype=dtype)
+    except TypeError as err:
+        if "dtype" not in str(err):
+            raise
+        W = init(shape, rng)
+    W = np.asarray(W).astype(dtype, copy=False)
+    if W.shape != shape:
+        raise ValueError(f"{type(owner).__name__}: initializer {getattr(init, '__name__', init)}"
+                         f" returned shape {W.shape}; expected {shape}")
+    return W
+
+
 class Linear(Module):
     """Affine map ``Y = X W + b``.
 
@@ -145,7 +161,7 @@ class Linear(Module):
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.init = initializers.get(init)
         rng = as_generator(rng)
-        W = self.init((self.in_features, self.out_features), rng, dtype=dtype)
+        W = _initial_weights(self.init, (self.in_features, self.out_features), rng, dtype, self)
         self.W = Parameter(W, decay=True, name="W")
         self.b = Parameter(np.zeros(self.out_features, dtype=dtype), decay=False, name="b")
         self._X = None
@@ -181,10 +197,13 @@ class Linear(Module):
 
 
 def sigmoid(z):
-    """σ(z) = 1 / (1 + e^{-z}), computed stably as (1 + tanh(z / 2)) / 2."""
-    y = np.tanh(z * 0.5)
-    y += 1
-    y *= 0.5
+    """σ(z) = 1 / (1 + e^{-z}), stable for any z: with e = e^{-|z|} <= 1,
+    σ(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0 (no overflow, full precision
+    in both tails)."""
+    z = np.asarray(z)
+    e = np.exp(-np.abs(z))
+    y = np.where(z >= 0, 1, e)
+    y /= 1 + e
     return y
 
 
@@ -269,8 +288,10 @@ class Activation(Module):
     def backward(self, grad_out):
         self._check_grad(grad_out, None if self._Z is None else self._Z.shape)
         d = self.fn.fprime(self._Z, self._Y)
-        d *= grad_out
-        return d
+        if d.dtype == np.result_type(d, grad_out):
+            d *= grad_out
+            return d
+        return d * grad_out
 
     def extra_repr(self):
         return "" if type(self) is not Activation else repr(self.name)
@@ -363,6 +384,7 @@ class Maxout(Module):
         self._win = None
 
     def forward(self, X):
+        self._check_input(X, self.linear.in_features)
         Z = self.linear(X).reshape(len(X), self.out_features, self.pieces)
         self._win = Z.argmax(axis=2)[..., None]
         return np.take_along_axis(Z, self._win, axis=2)[..., 0]

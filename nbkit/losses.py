@@ -144,7 +144,7 @@ class SoftmaxCrossEntropyLoss(Loss):
         s = E.sum(axis=0)  # Σ_k e^{z_nk - max z}  (N,)
         lse = np.log(s)
         # L_n = (Σ_k t_nk) lse_n - Σ_k t_nk z_nk, where Σ_k t_nk = 1 for labels
-        per_example = lse - z_true if t.ndim == 1 else t.sum(axis=1) * lse - z_true
+        per_example = lse - z_true  # rows of t sum to 1 (checked), so Σ_k t_nk lse_n = lse_n
         E /= s  # softmax probabilities (K, N), kept for backward
         self._cache = (E, t)
         return float(per_example.sum() / n)
@@ -163,7 +163,11 @@ class SoftmaxCrossEntropyLoss(Loss):
 def _labels(target, shape):
     t = np.asarray(target)
     n, k = shape
-    if t.shape == shape and t.dtype.kind == "f":
+    if t.shape == shape:
+        t = t.astype(np.float64 if t.dtype.kind != "f" else t.dtype, copy=False)
+        if n and (t.min() < 0 or not np.allclose(t.sum(axis=1), 1, atol=1e-4)):
+            raise ValueError("SoftmaxCrossEntropyLoss: one-hot / soft targets of shape "
+                             f"{shape} must be non-negative rows that sum to 1")
         return t
     if t.ndim != 1 or t.shape[0] != n:
         raise ValueError(f"SoftmaxCrossEntropyLoss: expected integer labels of shape ({n},) "

@@ -190,3 +190,36 @@ def test_lecture_widgets_in_real_browser(lab, tmp_path):
     assert requests, "recorded no requests at all"
     outside = sorted({u for u in requests if not _is_local(u)})
     assert not outside, f"requests left 127.0.0.1: {outside[:10]}"
+
+
+def test_committed_lecture_shows_widgets_before_running(lab, tmp_path):
+    """Opened as committed (nothing run yet), every widget output renders from the saved widget
+    state: a picture, never 'Error displaying widget: model not found'."""
+    base, token, _ = lab
+    expect = sync_api.expect
+    expect.set_options(timeout=TIMEOUT_MS)
+    with sync_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True,
+            args=CHROMIUM_FLAGS, viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            page.set_default_timeout(TIMEOUT_MS)
+            page.goto(f"{base}/lab/tree/{NOTEBOOK.name}?token={token}")
+            page.locator(".jp-Notebook").first.wait_for()
+            expect(page.locator(".jp-StatusBar-Widget").get_by_text(
+                re.compile(r"\|\s*Idle\s*$"))).to_have_count(1)
+            page.wait_for_timeout(3000)  # let the widget manager restore the saved state
+            for snippet in WIDGET_CELLS:
+                out = _widget_output(page, snippet)
+                out.scroll_into_view_if_needed()
+                page.wait_for_timeout(500)
+                page.screenshot(path=f"/tmp/state_{snippet}.png")
+                expect(out.locator("img").first).to_have_attribute(
+                    "src", re.compile(r"^(blob|data):"))
+                expect(out.get_by_text("Error displaying widget")).to_have_count(0)
+        except Exception:
+            page.screenshot(path="/tmp/browser_state_failure.png")
+            raise
+        finally:
+            context.close()

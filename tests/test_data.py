@@ -13,6 +13,7 @@ import pytest
 import scipy.ndimage as ndi
 
 from nbkit import data
+from nbkit import rng as nbrng
 
 SHARED = Path(os.environ.get("NBKIT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 MNIST_DIR = SHARED / "mnist"
@@ -476,14 +477,19 @@ def test_minibatches_cover_each_index_once():
     assert not np.array_equal(seen, np.arange(N))  # actually shuffled
     for Xb, yb in batches:
         np.testing.assert_array_equal(Xb[:, 0], 2 * yb)  # pairs kept
-    # deterministic per seed (int or Generator), default seed 0
+    # deterministic per seed (int or Generator); without one, nbkit's default stream:
+    # a new order every epoch, the same sequence after nbkit.rng.seed()
     a = np.concatenate([yb for _, yb in data.minibatches(X, y, 7, rng=3)])
     b = np.concatenate([yb for _, yb in data.minibatches(X, y, 7, rng=np.random.default_rng(3))])
     c = np.concatenate([yb for _, yb in data.minibatches(X, y, 7, rng=4)])
+    nbrng.seed(0)
     d1 = np.concatenate([yb for _, yb in data.minibatches(X, y, 7)])
     d2 = np.concatenate([yb for _, yb in data.minibatches(X, y, 7)])
+    nbrng.seed(0)
+    d3 = np.concatenate([yb for _, yb in data.minibatches(X, y, 7)])
     np.testing.assert_array_equal(a, b)
-    np.testing.assert_array_equal(d1, d2)
+    assert not np.array_equal(d1, d2)
+    np.testing.assert_array_equal(d1, d3)
     assert not np.array_equal(a, c)
     # a shared Generator gives a new order each epoch
     g = np.random.default_rng(0)

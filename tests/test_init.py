@@ -46,13 +46,25 @@ def test_errors():
 
 
 def test_as_generator_rule():
-    from nbkit.rng import as_generator
+    from nbkit import rng as nbrng
 
     g = np.random.default_rng(3)
-    assert as_generator(g) is g
-    assert as_generator(None).random() == np.random.default_rng(0).random()
-    assert as_generator(7).random() == np.random.default_rng(7).random()
+    assert nbrng.as_generator(g) is g
+    assert nbrng.as_generator(7).random() == np.random.default_rng(7).random()
     with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
-        as_generator("seed")
-    # layers built without an rng are reproducible too
-    np.testing.assert_array_equal(layers.Linear(4, 3).W.value, layers.Linear(4, 3).W.value)
+        nbrng.as_generator("seed")
+    # without a seed: one shared default stream, reproducible after nbkit.rng.seed()
+    nbrng.seed(0)
+    a, b = layers.Linear(4, 3), layers.Linear(4, 3)
+    assert not np.array_equal(a.W.value, b.W.value)  # two layers, two different draws
+    nbrng.seed(0)
+    np.testing.assert_array_equal(layers.Linear(4, 3).W.value, a.W.value)
+    nbrng.seed(0)
+    assert nbrng.as_generator(None).random() == np.random.default_rng(0).random()
+
+
+def test_custom_initializer_without_dtype_keyword():
+    lin = layers.Linear(3, 2, init=lambda shape, rng: rng.standard_normal(shape), rng=0)
+    assert lin.W.value.shape == (3, 2) and lin.W.value.dtype == np.float32
+    with pytest.raises(ValueError, match=r"returned shape \(2, 3\); expected \(3, 2\)"):
+        layers.Linear(3, 2, init=lambda shape, rng: np.zeros(shape[::-1]))

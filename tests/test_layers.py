@@ -155,7 +155,7 @@ def test_activation_registry_pairs():
 
 
 def test_sigmoid_is_stable_for_large_inputs():
-    with np.errstate(all="raise"):
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
         y = layers.sigmoid(np.array([-1000.0, 0.0, 1000.0]))
     np.testing.assert_allclose(y, [0, 0.5, 1])
 
@@ -175,3 +175,8 @@ def test_train_eval_propagates():
     assert not model[1].training
     model.train()
     assert model[1].training
+
+
+def test_maxout_bad_input_names_maxout():
+    with pytest.raises(ValueError, match=r"Maxout\(4, 3, pieces=2\).*\(N, 4\)"):
+        layers.Maxout(4, 3, 2, rng=0)(np.ones((2, 5), np.float32))

@@ -96,3 +96,22 @@ def test_bad_labels_are_explained():
 def test_binary_targets_of_shape_n_are_accepted():
     z = np.zeros((3, 1))
     assert losses.BCEWithLogitsLoss()(z, np.array([0, 1, 1])) == pytest.approx(np.log(2))
+
+
+def test_soft_targets_must_be_distributions_and_integer_one_hot_is_accepted():
+    ce = losses.SoftmaxCrossEntropyLoss()
+    Z = np.random.default_rng(0).standard_normal((4, 3))
+    with pytest.raises(ValueError, match="sum to 1"):
+        ce(Z, np.random.default_rng(1).uniform(0, 1, (4, 3)))
+    y = np.array([0, 1, 2, 1])
+    assert ce(Z, np.eye(3, dtype=int)[y]) == pytest.approx(losses.SoftmaxCrossEntropyLoss()(Z, y))
+    soft = np.full((4, 3), 1 / 3)
+    assert fd_check(losses.SoftmaxCrossEntropyLoss(), Z, soft) < TOL
+
+
+def test_sigmoid_tails_keep_precision():
+    from nbkit.layers import sigmoid
+
+    z = np.array([-30.0, -20.0, 20.0])
+    np.testing.assert_allclose(sigmoid(z), 1 / (1 + np.exp(-z)), rtol=1e-12)
+    assert sigmoid(np.array([-20.0], np.float32))[0] > 0
