@@ -25,8 +25,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# JupyterLab refuses to run as root (e.g. in a container) unless told it may.
+LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True,)
 lab: $(STAMP)
-	MPLBACKEND= $(BIN)/jupyter lab --notebook-dir=. README.md
+	env -u MPLBACKEND $(BIN)/jupyter lab --notebook-dir=. $(LAB_ROOT_FLAG) README.md
 
 # The suite runs $(JOBS) pytest workers on as many cores: one BLAS thread each avoids
 # oversubscription (which makes NumPy training up to 20x slower). Benchmarks use all threads.

@@ -154,6 +154,9 @@ class Linear(Module):
     ``Y`` (N, out_features). Backward, with ``dY = dL/dY``::
 
         dW = X^T dY      db = sum_n dY[n]      dX = dY W^T
+
+    ``X`` and ``W`` should share a dtype (float32 by default): a float64 ``X`` with float32
+    weights is computed in float64 (slower); cast ``X`` or call ``model.to(np.float64)``.
     """
 
     def __init__(self, in_features, out_features, init=initializers.xavier_normal, rng=None,

@@ -272,7 +272,7 @@ def test_init_plot_flags_the_symmetry():
 def test_learning_curve_from_arrays_marks_early_stopping():
     fig = plot_learning_curve(train=[3, 2, 1, 0.5], val=[3, 2, 2.5, 2.8], patience=2)
     labels = fig.axes[0].get_legend_handles_labels()[1]
-    assert "early stopping (epoch 1)" in labels
+    assert "early stopping (best epoch 2)" in labels  # val minimum at index 1 = epoch 2
     with pytest.raises(ValueError):
         plot_learning_curve()
 

@@ -138,17 +138,21 @@ def plot_learning_curve(history=None, *, train=None, val=None, best_epoch=None,
         best_epoch = early_stopping_epoch(val, patience)[0]
     fig, axes = new_figure(6.5, 3.8)
     ax = axes[0, 0]
-    ax.plot(np.arange(len(train)), train, "o-", ms=3, color=OKABE_ITO["blue"], label="training")
+    # epochs are numbered from 1 on the axis; best_epoch (0-based, as in History) is shifted
+    ax.plot(np.arange(1, len(train) + 1), train, "o-", ms=3, color=OKABE_ITO["blue"],
+            label="training")
     if val is not None:
-        ax.plot(np.arange(len(val)), val, "s-", ms=3, color=OKABE_ITO["orange"],
+        ax.plot(np.arange(1, len(val) + 1), val, "s-", ms=3, color=OKABE_ITO["orange"],
                 label="validation")
     if best_epoch is not None:
-        ax.axvline(best_epoch, color=OKABE_ITO["vermillion"], ls="--", lw=1.2,
-                   label=f"early stopping (epoch {best_epoch})")
+        ax.axvline(best_epoch + 1, color=OKABE_ITO["vermillion"], ls="--", lw=1.2,
+                   label=f"early stopping (best epoch {best_epoch + 1})")
         if val is not None and best_epoch < len(val):
-            ax.plot([best_epoch], [val[best_epoch]], "*", ms=12, color=OKABE_ITO["vermillion"])
+            ax.plot([best_epoch + 1], [val[best_epoch]], "*", ms=12,
+                    color=OKABE_ITO["vermillion"])
     name = {"loss": "loss", "acc": "accuracy"}[metric]
-    ax.set(xlabel="epoch", ylabel=name, title=f"Learning curve: training vs validation {name}")
+    ax.set(xlabel="epoch (from 1)", ylabel=name,
+           title=f"Learning curve: training vs validation {name}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     fig.subplots_adjust(left=0.12, right=0.97, bottom=0.14, top=0.9)
