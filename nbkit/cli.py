@@ -2,7 +2,7 @@
 
     nbkit release [ASSIGNMENT ...] [--check] [--root DIR]
     nbkit grade ASSIGNMENT SUBMISSION_OR_FOLDER ... [--csv grades.csv] [--jobs N]
-                [--timeout S] [--memory-mb M] [--feedback DIR] [--json FILE] [--no-cache]
+                [--timeout S] [--memory-mb M] [--feedback DIR] [--json FILE]
 
 Exit codes: 0 success (every submission graded or recorded with a status), 1 ``release --check``
 found differences, 2 usage/authoring error.
@@ -39,8 +39,6 @@ def _parser() -> argparse.ArgumentParser:
                    help="write DIR/<student>/<assignment>.html per submission")
     g.add_argument("--json", dest="json_path", help="write detailed results as JSON")
     g.add_argument("--root", help="course folder holding solutions/ (default: found from cwd)")
-    g.add_argument("--no-cache", action="store_true",
-                   help="re-run the solution even if its reference records are cached")
     return p
 
 
@@ -55,12 +53,11 @@ def main(argv: list[str] | None = None) -> int:
 
             return release(root, args.assignments or None, check=args.check,
                            timeout=args.timeout)
-        from nbkit.grading.grade import default_cache_dir, grade
+        from nbkit.grading.grade import grade
 
         grade(root, args.assignment, args.submissions, csv_path=args.csv_path, jobs=args.jobs,
               timeout=args.timeout, memory_mb=args.memory_mb, output_cap=args.output_cap,
-              feedback_dir=args.feedback_dir, json_path=args.json_path,
-              cache_dir=None if args.no_cache else default_cache_dir())
+              feedback_dir=args.feedback_dir, json_path=args.json_path)
         return 0
     except GradingError as exc:
         print(f"nbkit: error: {exc}", file=sys.stderr)

@@ -40,13 +40,8 @@ NBKIT = Path(sys.executable).parent / "nbkit"
 # --------------------------------------------------------------------------------------------
 # every assignment: solution = full marks, released = 0, plausible wrong answer in between
 # --------------------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def cache_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("nbkit-ref-cache")
-
-
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_solution_full_released_zero_wrong_between(assignment, tmp_path, cache_dir):
+def test_solution_full_released_zero_wrong_between(assignment, tmp_path):
     source = read_notebook(solution_path(REPO, assignment))
     wrong = wrong_answer_notebook(source)
     assert wrong is not None, (f"{assignment}: give at least one solution cell a plausible "
@@ -57,8 +52,7 @@ def test_solution_full_released_zero_wrong_between(assignment, tmp_path, cache_d
                    subs / "released" / f"{assignment}.ipynb")
     write_notebook(wrong, subs / "wrong" / f"{assignment}.ipynb")
     results = {r["student"]: r for r in grade(REPO, assignment, [str(subs)], jobs=2,
-                                              timeout=120, cache_dir=cache_dir,
-                                              log=lambda m: None)}
+                                              timeout=120, log=lambda m: None)}
     max_score = sum(t[1] for t in graded_cells(source))
     assert max_score > 0
     sol, released, bad = results["solution"], results["released"], results["wrong"]
@@ -102,7 +96,106 @@ CHEATS = {
                    "get_ipython().events.register('pre_run_cell', _fake)\n"
                    "import nbkit.grading.checks as C\nC.check_close = lambda *a, **k: None\n"
                    "check_close = C.check_close",
+    # hole 1: forge the worker's result (any file/pipe it might use) and kill the worker
+    "cheat_forge_result": "import glob, json, os, signal, tempfile\n"
+                          "_cells = {g: {'points': 100.0, 'max_points': 100.0, 'passed': True,\n"
+                          "              'status': 'ok', 'reason': '', 'error': None,\n"
+                          "              'records': []}\n"
+                          "          for g in ('test_forward', 'test_backward_output',\n"
+                          "                    'test_backward_hidden', 'bogus')}\n"
+                          "_res = json.dumps({'status': 'ok', 'message': '', 'score': 700.0,\n"
+                          "                   'cells': _cells})\n"
+                          "for _d in {tempfile.gettempdir(), '/tmp'}:\n"
+                          "    for _f in glob.glob(_d + '/nbkit-*/result.json') + \\\n"
+                          "            [p[:-8] + 'result.json'\n"
+                          "             for p in glob.glob(_d + '/nbkit-*/job.json')]:\n"
+                          "        try:\n"
+                          "            open(_f, 'w').write(_res)\n"
+                          "        except OSError:\n"
+                          "            pass\n"
+                          "for _fd in (1, 2):\n"
+                          "    try:\n"
+                          "        open(f'/proc/{os.getppid()}/fd/{_fd}', 'w').write(\n"
+                          "            json.dumps({'result': _res, 'mac': '0' * 64}) + '\\n')\n"
+                          "    except OSError:\n"
+                          "        pass\n"
+                          "try:\n"
+                          "    os.kill(os.getppid(), signal.SIGKILL)\n"
+                          "except OSError:\n"
+                          "    pass",
+    # hole 2: look for the reference records on disk (job files, /proc of the worker) and
+    # re-emit them, with this run's nonce, in place of every test cell
+    "cheat_read_job": "import glob, json, os, tempfile\n"
+                      "from IPython.display import publish_display_data\n"
+                      "_found = {}\n"
+                      "def _scan(text):\n"
+                      "    try:\n"
+                      "        d = json.loads(text)\n"
+                      "    except Exception:\n"
+                      "        return\n"
+                      "    d = d.get('job', d) if isinstance(d, dict) else {}\n"
+                      "    if isinstance(d, dict) and isinstance(d.get('refs'), dict):\n"
+                      "        _found.update(d['refs'])\n"
+                      "_paths = [f'/proc/{os.getppid()}/{x}'\n"
+                      "          for x in ('fd/0', 'environ', 'cmdline')]\n"
+                      "for _d in {tempfile.gettempdir(), '/tmp'}:\n"
+                      "    _paths += glob.glob(_d + '/nbkit-*/*.json')\n"
+                      "for _p in _paths:\n"
+                      "    try:\n"
+                      "        _scan(open(_p, errors='replace').read())\n"
+                      "    except OSError:\n"
+                      "        pass\n"
+                      "def _emit(gid):\n"
+                      "    for r in _found.get(gid, []):\n"
+                      "        r = dict(r, nonce=os.environ.get('NBKIT_GRADE_NONCE'))\n"
+                      "        publish_display_data({'application/vnd.nbkit.record+json': r})\n"
+                      "def _xform(lines):\n"
+                      "    src = ''.join(lines)\n"
+                      "    for g in ('test_backward_hidden', 'test_backward_output'):\n"
+                      "        if _found and g.split('_')[-1] in src:\n"
+                      "            return [f'_emit({g!r})\\n']\n"
+                      "    return lines\n"
+                      "get_ipython().input_transformers_post.append(_xform)",
+    # hole 3: poison any reference cache the grader might keep on disk
+    "cheat_poison_cache": "import glob, json, os\n"
+                          "_P = os.environ.get('POISON_DIR', '/nonexistent')\n"
+                          "for _f in glob.glob(_P + '/*'):\n"
+                          "    try:\n"
+                          "        _refs = json.load(open(_f))\n"
+                          "        for _recs in _refs.values():\n"
+                          "            for _r in _recs:\n"
+                          "                _r.update(compare='bounds', lower=None, upper=None)\n"
+                          "        json.dump(_refs, open(_f, 'w'))\n"
+                          "    except Exception:\n"
+                          "        pass\n"
+                          f"open(_P + '/{EXAMPLE}-x.json', 'w').write('{{}}')",
 }
+
+# hole 5: an exception whose message carries the source of the (hidden) test cell
+LEAK = ("import base64\n_bw = backward\n"
+        "def backward(*args, **kw):\n"
+        "    src = get_ipython().user_ns['In'][-1]\n"
+        "    if 'dL/dw1' in src:\n"
+        "        raise ValueError('LEAK' + base64.b64encode(src.encode()).decode())\n"
+        "    return _bw(*args, **kw)")
+
+# hole 4 (only when grading as root): kill the worker and every grader process, write the repo
+KILLER = ("import os, signal\n"
+          "for _pid in [os.getppid()] + [int(p) for p in os.listdir('/proc') if p.isdigit()]:\n"
+          "    try:\n"
+          "        _cmd = open(f'/proc/{_pid}/cmdline', 'rb').read()\n"
+          "        if _pid == os.getppid() or b'nbkit' in _cmd:\n"
+          "            if _pid != os.getpid():\n"
+          "                os.kill(_pid, signal.SIGKILL)\n"
+          "    except OSError:\n"
+          "        pass\n"
+          "for _f in ('README.md', 'pwned_by_a_submission.txt'):\n"
+          f"    _p = {str(REPO)!r} + '/' + _f\n"
+          "    try:\n"
+          "        open(_p, 'a').write('pwned')\n"
+          "    except OSError:\n"
+          "        pass")
+AS_ROOT = os.geteuid() == 0
 
 
 @pytest.fixture(scope="module")
@@ -142,13 +235,19 @@ def example(tmp_path_factory):
                                   "    return _sig(z)"))
     for cheat, code in CHEATS.items():
         put(cheat, _insert_after(wrong, "backward", code))
+    put("leak", _insert_after(wrong, "backward", LEAK))
+    if AS_ROOT:
+        put("killer", _insert_after(wrong, "backward", KILLER))
     (subs / "corrupt").mkdir(parents=True)
     (subs / "corrupt" / name).write_text('{"cells": [')
     (subs / "binary").mkdir()
     (subs / "binary" / name).write_bytes(bytes(range(256)) * 10)
     write_notebook(source, subs / "dave.ipynb")  # file stem names the student
     write_notebook(source, subs / "erin" / EXAMPLE / name)  # nbgrader's submitted layout
-    env = {**os.environ, "NBKIT_GRADE_CACHE": str(tmp / "cache")}
+    poison = tmp / "cache"  # where a cache could live: writable for everybody, poisoned below
+    poison.mkdir()
+    poison.chmod(0o777)
+    env = {**os.environ, "NBKIT_GRADE_CACHE": str(poison), "POISON_DIR": str(poison)}
     proc = subprocess.run(
         [str(NBKIT), "grade", EXAMPLE, "subs", "--csv", "grades.csv", "--json", "grades.json",
          "--feedback", "feedback", "--timeout", "5", "--jobs", "2", "--root", str(REPO)],
@@ -157,7 +256,8 @@ def example(tmp_path_factory):
         rows = list(csv.reader(fh))
     results = {r["student"]: r for r in json.loads((tmp / "grades.json").read_text())}
     return {"proc": proc, "rows": rows, "results": results, "tmp": tmp, "source": source,
-            "n_files": len(list(subs.rglob("*.ipynb")))}
+            "n_files": len(list(subs.rglob("*.ipynb"))), "poison": poison,
+            "wrong": wrong}
 
 
 def _score(example, student):
@@ -312,3 +412,118 @@ def test_restore_cells_replaces_and_reinserts_tests_in_order():
         c.source for c in source.cells if grade_id(c) == "test_backward_hidden")
     assert BEGIN_HIDDEN in by_id["test_forward"].source
     assert "raise NotImplementedError" in by_id["forward"].source  # student code kept
+
+
+# --------------------------------------------------------------------------------------------
+# the grader's own defences (red-team holes 1-5)
+# --------------------------------------------------------------------------------------------
+def test_forged_result_is_ignored_and_points_are_capped(example):
+    r = example["results"]["cheat_forge_result"]
+    assert set(r["cells"]) == {"test_forward", "test_backward_output", "test_backward_hidden"}
+    assert all(c["points"] <= c["max_points"] for c in r["cells"].values())
+    assert r["max_score"] == 6 and r["score"] <= _score(example, "wrong")
+    if r["status"] == "error":  # the worker was killed (possible when not root): nothing scores
+        assert r["score"] == 0
+
+
+class _FakeWorker:
+    """Stands in for the worker process: records its stdin, answers a forged result."""
+
+    def __init__(self, out: bytes, returncode: int):
+        self.out, self.returncode, self.pid, self.stdin = out, returncode, 0, None
+
+    def communicate(self, stdin=None, timeout=None):
+        self.stdin = stdin
+        return self.out, b""
+
+
+def test_worker_results_must_be_authenticated(monkeypatch):
+    from nbkit.grading import grade as G
+
+    forged = json.dumps({"status": "ok", "message": "",
+                         "cells": {"test_forward": {"status": "ok", "records": []}}})
+    seen = []
+
+    def fake(out, rc):
+        def popen(*args, **kw):
+            seen.append(_FakeWorker(out, rc))
+            return seen[-1]
+        return popen
+
+    for out, rc in [(json.dumps({"result": forged, "mac": "0" * 64}).encode(), 0),
+                    (forged.encode(), 0),
+                    (json.dumps({"result": forged, "mac": G.sign(b"k" * 32, forged.encode())})
+                     .encode(), 0),
+                    (b"", -9)]:
+        monkeypatch.setattr(G.subprocess, "Popen", fake(out, rc))
+        res = G._run_worker({"submission": "x", "refs_would_go_here": False}, 10)
+        assert res["status"] == "error" and res["cells"] == {}, res
+    assert "signal 9" in res["message"]
+    # the job goes over stdin with a fresh key each time; never the reference records
+    keys = {json.loads(w.stdin)["key"] for w in seen}
+    assert len(keys) == len(seen) and all(len(bytes.fromhex(k)) == 32 for k in keys)
+    # verdicts: only the solution's grade_ids, at most their points, records re-checked
+    ref = [{"name": "a", "value": 1.0, "shape": [], "rtol": 0, "atol": 0}]
+    run = {"status": "ok", "cells": {
+        "t1": {"status": "ok", "records": [{"name": "a", "value": 1.0, "shape": []}],
+               "points": 99, "passed": True},
+        "t2": {"status": "ok", "records": [], "points": 99, "passed": True},
+        "bogus": {"status": "ok", "records": [], "points": 99}}}
+    cells = G.cell_verdicts(run, [("t1", 2.0, False), ("t2", 3.0, True)], {"t1": ref, "t2": ref})
+    assert set(cells) == {"t1", "t2"}
+    assert cells["t1"]["points"] == 2.0 and cells["t2"]["points"] == 0.0
+
+
+def test_job_data_is_not_on_disk(example):
+    r = example["results"]["cheat_read_job"]
+    assert r["score"] <= _score(example, "wrong")
+    assert not r["cells"]["test_backward_hidden"]["passed"]
+
+
+def test_no_reference_cache_to_poison(example, tmp_path, monkeypatch):
+    poison = example["poison"]
+    # the grader wrote nothing there (at most the cheat's own file, if the kernel could reach it)
+    assert {p.name for p in poison.iterdir()} <= {f"{EXAMPLE}-x.json"}
+    for name in (f"{EXAMPLE}-x.json", f"{EXAMPLE}-0123.json"):  # every record made lenient
+        refs = {g: [{"name": n, "value": 0.0, "shape": [], "compare": "bounds"}
+                    for n in ("dL/dw1", "dL/db1")] for g in ("test_backward_hidden",)}
+        (poison / name).write_text(json.dumps(refs))
+    monkeypatch.setenv("NBKIT_GRADE_CACHE", str(poison))
+    write_notebook(example["wrong"], tmp_path / "wrong" / f"{EXAMPLE}.ipynb")
+    (r,) = grade(REPO, EXAMPLE, [str(tmp_path / "wrong")], jobs=1, timeout=30,
+                 log=lambda m: None)
+    assert r["score"] == 4 and not r["cells"]["test_backward_hidden"]["passed"]
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="the kernel only runs unprivileged when grading as root;"
+                                        " otherwise it can kill the grader (grade in a container)")
+def test_kernel_cannot_kill_the_grader_or_write_the_repo(example):
+    assert example["proc"].returncode == 0, example["proc"].stderr[-3000:]
+    assert len(example["rows"]) - 1 == example["n_files"]
+    r = example["results"]["killer"]
+    assert r["status"] == "ok" and r["score"] == _score(example, "wrong") == 4
+    assert _score(example, "solution") == 6
+    assert b"pwned" not in (REPO / "README.md").read_bytes()  # (others may edit it meanwhile)
+    assert not (REPO / "pwned_by_a_submission.txt").exists()
+
+
+def test_feedback_hides_messages_of_hidden_tests(example):
+    r = example["results"]["leak"]
+    assert r["cells"]["test_backward_hidden"]["error"]["evalue"].startswith("LEAK")
+    html_text = (example["tmp"] / "feedback" / "leak" / f"{EXAMPLE}.html").read_text()
+    assert "LEAK" not in html_text
+    assert "ValueError (message hidden: this test has hidden parts)" in html_text
+
+
+def test_is_check_message():
+    from nbkit.grading.feedback import is_check_message
+
+    src = 'check_close("dL/dw1", g, 1.0)\ncheck_shape("out", o, (2,))'
+    assert is_check_message("AssertionError", "dL/dw1 is wrong: expected 1.0, got -0.5", src)
+    assert is_check_message("AssertionError",
+                            "out has the wrong shape: expected (2,), got (3, 1)", src)
+    assert not is_check_message("ValueError", "dL/dw1 is wrong: expected 1.0, got -0.5", src)
+    assert not is_check_message("AssertionError", "dL/dw1 is wrong: expected 1.0, got secret",
+                                src)
+    assert not is_check_message("AssertionError", "zz is wrong: expected 1.0, got 2.0", src)
+    assert not is_check_message("AssertionError", "Y2hlY2tfY2xvc2U=", src)

@@ -3,7 +3,7 @@
 Submodules::
 
     nbkit.grading.checks     helpers for test cells: check_shape, check_close, check_equal,
-                             check_range, check_gradient, record (kernel side, light imports)
+                             check_range, check_gradient, check_accuracy, record (kernel side)
     nbkit.grading.authoring  build nbgrader source notebooks from short scripts
     nbkit.grading.release    solutions/<a>/<a>.ipynb -> exercises/<a>/<a>.ipynb (nbgrader
                              preprocessors, exact ``raises-exception`` tags)

@@ -19,7 +19,9 @@ A record is a ``display_data`` output with mimetype ``application/vnd.nbkit.reco
 ``{"name", "value", "dtype", "shape", "rtol", "atol", "compare", "lower", "upper", "grade_id",
 "nonce"}``; ``value`` is the array as nested lists of floats (non-finite entries as the strings
 ``"nan"``, ``"inf"``, ``"-inf"``). Comparison parameters are taken from the *solution's* record,
-so a student cannot loosen them.
+so a student cannot loosen them. Records of :func:`check_accuracy` (``compare="accuracy"``) also
+carry ``"labels"`` and ``"labels_shape"``: the grader scores the student's predicted labels against
+the labels of the *solution's* record, so the accuracy is never computed in the student's kernel.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ DEFAULT_ATOL = 1e-9
 
 __all__ = [
     "RECORD_MIMETYPE", "NONCE_ENV", "record", "check_shape", "check_close", "check_equal",
-    "check_range", "check_gradient", "encode_value", "decode_value",
+    "check_range", "check_gradient", "check_accuracy", "encode_value", "decode_value",
 ]
 
 
@@ -95,18 +97,22 @@ def decode_value(value, shape) -> np.ndarray:
 
 def record(name: str, value, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAULT_ATOL,
            compare: str = "close", lower: float | None = None, upper: float | None = None,
-           grade_id: str | None = None) -> None:
+           grade_id: str | None = None, labels=None) -> None:
     """Record ``value`` for the grader (a no-op outside ``nbkit grade``).
 
     ``compare="close"``: the grader requires ``np.allclose(student, solution, rtol, atol)`` with
     equal shapes. ``compare="bounds"``: every entry must lie in ``[lower, upper]`` (for values that
     legitimately differ from the solution's, e.g. a trained model's accuracy).
+    ``compare="accuracy"``: ``value`` holds predicted labels (N,), ``labels`` the true labels (N,);
+    the grader requires ``mean(value == solution's labels) >= solution's lower``.
     ``value``: number or array of numbers (any shape), stored as float64.
     """
     if not isinstance(name, str) or not name:
         raise TypeError("record() needs a non-empty string name")
-    if compare not in ("close", "bounds"):
-        raise ValueError(f"compare must be 'close' or 'bounds', got {compare!r}")
+    if compare not in ("close", "bounds", "accuracy"):
+        raise ValueError(f"compare must be 'close', 'bounds' or 'accuracy', got {compare!r}")
+    if (compare == "accuracy") != (labels is not None):
+        raise ValueError("record(): labels= is required with compare='accuracy' (and only then)")
     nonce = os.environ.get(NONCE_ENV)
     if not nonce:
         return
@@ -124,6 +130,10 @@ def record(name: str, value, *, rtol: float = DEFAULT_RTOL, atol: float = DEFAUL
         "grade_id": grade_id,
         "nonce": nonce,
     }
+    if labels is not None:
+        lab = _as_float_array(f"{name} (labels)", labels)
+        payload["labels"] = encode_value(lab)
+        payload["labels_shape"] = list(lab.shape)
     try:
         from IPython.display import publish_display_data
     except ImportError:  # plain Python: nothing to publish to
@@ -266,3 +276,29 @@ def check_gradient(name: str, f, x, grad, *, h: float = 1e-6, rtol: float = 1e-5
             f"{name} does not match the numerical gradient{where}: "
             f"numerical {num[idx]:.6g}, yours {g[idx]:.6g}"
         )
+
+
+def check_accuracy(name: str, predictions, labels, at_least: float) -> None:
+    """Assert ``accuracy = mean(predictions == labels) >= at_least``.
+
+    ``predictions``, ``labels``: integer class labels, shape (N,). Records the predictions and the
+    labels (``compare="accuracy"``): ``nbkit grade`` recomputes the accuracy *outside* the kernel
+    against the labels recorded by the solution's run and the solution's ``at_least``, so patching
+    e.g. ``nbkit.train.evaluate`` or this function cannot raise a score. The assertion below only
+    gives feedback. Message: ``"test accuracy is too low: 0.8733 (393 of 450 correct), expected at
+    least 0.95"``.
+    """
+    if predictions is None:
+        record(name, [-1.0], compare="accuracy", labels=[0.0], lower=at_least)
+        raise AssertionError(f"{name}: the predictions are None: did you forget a return?")
+    p = _check_numeric(name, predictions)
+    t = np.asarray(labels, dtype=np.float64)
+    record(name, p, compare="accuracy", labels=t, lower=float(at_least))
+    if p.shape != t.shape:
+        raise AssertionError(f"{name}: the predictions have the wrong shape: expected {t.shape}, "
+                             f"got {p.shape} (one predicted label per example)")
+    correct = int(np.sum(p == t))
+    acc = correct / max(t.size, 1)
+    if acc < at_least:
+        raise AssertionError(f"{name} is too low: {acc:.4f} ({correct} of {t.size} correct), "
+                             f"expected at least {at_least:g}")

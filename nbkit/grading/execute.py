@@ -11,7 +11,8 @@ Safety: the kernel is launched by :mod:`nbkit.grading.kernel` with ``RLIMIT_AS``
 each cell has a timeout after which the kernel is interrupted (and restarted if the interrupt does
 not stop it); outputs are capped per cell (``output_cap`` characters, at most ``max_records``
 records of at most 1 MB each), so neither an endless print loop nor a 100 MB string reaches the
-saved notebook.
+saved notebook. With ``sandbox_uid`` (grader running as root) the kernel runs its cells as that
+unprivileged uid (see :mod:`nbkit.grading.kernel`).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ class NotebookRun:
     message: str = ""
 
 
-def _write_kernelspec(root: Path, memory_mb: int | None, stream_cap: int) -> Path:
+def _write_kernelspec(root: Path, memory_mb: int | None, stream_cap: int,
+                      sandbox_uid: int | None = None) -> Path:
     spec_dir = root / "kernels" / KERNEL_NAME
     spec_dir.mkdir(parents=True, exist_ok=True)
     argv = [sys.executable, "-m", "nbkit.grading.kernel"]
@@ -70,6 +72,8 @@ def _write_kernelspec(root: Path, memory_mb: int | None, stream_cap: int) -> Pat
         argv += ["--memory-mb", str(int(memory_mb))]
     if stream_cap:
         argv += ["--stream-cap", str(int(stream_cap))]
+    if sandbox_uid is not None:
+        argv += ["--sandbox-uid", str(int(sandbox_uid)), "--HistoryManager.hist_file=:memory:"]
     argv += ["-f", "{connection_file}"]
     spec = {"argv": argv, "display_name": "nbkit grader (Python)", "language": "python"}
     (spec_dir / "kernel.json").write_text(json.dumps(spec))
@@ -159,10 +163,10 @@ async def _responsive(kc, seconds: float) -> bool:
 
 
 async def _run(nb, cells: list[CellRun], *, timeout, memory_mb, output_cap, env, cwd,
-               result: NotebookRun) -> None:
+               result: NotebookRun, sandbox_uid: int | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="nbkit-kspec-") as spec_root:
-        ksm = KernelSpecManager(kernel_dirs=[str(_write_kernelspec(Path(spec_root), memory_mb,
-                                                                    output_cap * 5))])
+        ksm = KernelSpecManager(kernel_dirs=[str(_write_kernelspec(
+            Path(spec_root), memory_mb, output_cap * 5, sandbox_uid))])
         km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
         client = GradingClient(
             nb, km=km, kernel_name=KERNEL_NAME, timeout=timeout, allow_errors=True,
@@ -233,12 +237,15 @@ async def _run(nb, cells: list[CellRun], *, timeout, memory_mb, output_cap, env,
 def run_notebook(nb: nbformat.NotebookNode, *, timeout: float = DEFAULT_TIMEOUT,
                  memory_mb: int | None = DEFAULT_MEMORY_MB,
                  output_cap: int = DEFAULT_OUTPUT_CAP, env_extra: dict | None = None,
-                 cwd: str | os.PathLike | None = None) -> NotebookRun:
+                 cwd: str | os.PathLike | None = None,
+                 sandbox_uid: int | None = None) -> NotebookRun:
     """Execute ``nb`` (modified in place: outputs) in a fresh kernel; never raises for cell errors.
 
     ``timeout``: seconds per cell. ``memory_mb``: address-space limit of the kernel.
     ``env_extra``: extra environment variables for the kernel. ``cwd``: kernel working directory
-    (a fresh temporary directory when ``None``).
+    (a fresh temporary directory when ``None``). ``sandbox_uid``: the kernel drops to this uid
+    (and gid) once it is set up, before any cell runs (the caller must be root; ``cwd`` should be
+    owned by that uid).
     """
     cells = [CellRun(index=i) for i in range(len(nb.cells))]
     result = NotebookRun(nb=nb, cells=cells)
@@ -247,7 +254,8 @@ def run_notebook(nb: nbformat.NotebookNode, *, timeout: float = DEFAULT_TIMEOUT,
         work = str(cwd) if cwd is not None else tmp
         try:
             asyncio.run(_run(nb, cells, timeout=timeout, memory_mb=memory_mb,
-                             output_cap=output_cap, env=env, cwd=work, result=result))
+                             output_cap=output_cap, env=env, cwd=work, result=result,
+                             sandbox_uid=sandbox_uid))
         except Exception as exc:  # noqa: BLE001 - e.g. kernel failed to start
             result.kernel_died = True
             result.message = result.message or f"{type(exc).__name__}: {exc}"

@@ -1,12 +1,17 @@
 """Per-student feedback: ``<dir>/<student>/<assignment>.html``.
 
 Lists every test cell with points, pass/fail and why. Visible tests show the error and its
-traceback; cells containing hidden tests show only the error type and message (dropped if it
-quotes a hidden line) and which recorded values differed -- never the hidden tests' source.
+traceback; cells containing hidden tests show which recorded values differed and the error type,
+and the error *message* only if it is an ``AssertionError`` in the exact format of the checks of
+:mod:`nbkit.grading.checks`, about a value whose name is a string literal of that cell, with only
+numbers in it (and no hidden line); any other message (a submission can raise an exception whose
+message encodes the hidden source it read from ``In``) is replaced by
+``"(message hidden: this test has hidden parts)"``. Never the hidden tests' source.
 """
 
 from __future__ import annotations
 
+import builtins
 import html
 import re
 from pathlib import Path
@@ -14,6 +19,44 @@ from pathlib import Path
 from .notebooks import BEGIN_HIDDEN, END_HIDDEN, grade_id, is_test_cell
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
+_N = r"[-+0-9.eE\s,\[\]()naif]*"  # numbers, arrays, tuples, nan, inf (np.array2string output)
+_CHECK_MESSAGES = [re.compile(p, re.S) for p in (
+    rf" has the wrong shape: expected {_N}, got {_N}",
+    r" is None: did you forget a return statement\?",
+    r" is not a rectangular array \(got a ragged sequence\)",
+    rf" contains NaN or inf: got {_N}",
+    rf" is wrong: expected {_N}, got {_N}",
+    rf" is wrong at \d+ of \d+ entries; e\.g\. at index {_N}: expected {_N}, got {_N}"
+    rf"\nexpected:\n{_N}\ngot:\n{_N}",
+    rf" is too (small|large): expected at (least|most) {_N}, got {_N}",
+    rf" does not match the numerical gradient( at index {_N})?: numerical {_N}, yours {_N}",
+    rf" is too low: {_N} \(\d+ of \d+ correct\), expected at least {_N}",
+    rf": the predictions have the wrong shape: expected {_N}, got {_N} "
+    r"\(one predicted label per example\)",
+    r": the predictions are None: did you forget a return\?",
+)]
+HIDDEN_MESSAGE = "(message hidden: this test has hidden parts)"
+
+
+def is_check_message(ename: str, evalue: str, cell_source: str) -> bool:
+    """``True`` iff ``ename: evalue`` looks exactly like a failed check of
+    :mod:`nbkit.grading.checks` about a name that is a string literal of ``cell_source``."""
+    if ename != "AssertionError" or not isinstance(evalue, str):
+        return False
+    for pat in _CHECK_MESSAGES:
+        for k in range(1, min(len(evalue), 300)):
+            name = evalue[:k]
+            if (f'"{name}"' in cell_source or f"'{name}'" in cell_source) \
+                    and pat.fullmatch(evalue[k:]):
+                return True
+    return False
+
+
+def _safe_ename(ename: str) -> str:
+    """A built-in exception's name, else ``"Exception"`` (a class name could carry a message)."""
+    obj = getattr(builtins, ename, None) if ename.isidentifier() else None
+    ok = isinstance(obj, type) and issubclass(obj, BaseException)
+    return ename if ok else "Exception (of a non-built-in type)"
 
 
 def _hidden_lines(source_nb) -> dict[str, list[str]]:
@@ -41,6 +84,7 @@ def _num(x) -> str:
 def render_feedback(result: dict, source_nb) -> str:
     """HTML text of the feedback for one graded submission (``result`` from grading)."""
     hidden = _hidden_lines(source_nb)
+    sources = {grade_id(c): c.source for c in source_nb.cells if is_test_cell(c)}
     e = html.escape
     parts = [
         "<!DOCTYPE html>",
@@ -75,11 +119,14 @@ def render_feedback(result: dict, source_nb) -> str:
             parts.append(f"<p>{e(reason)}</p>")
         err = c.get("error") or {}
         if err:
-            msg = f"{err.get('ename', '')}: {err.get('evalue', '')}"
+            ename = str(err.get("ename", ""))[:100]
+            evalue = _ANSI.sub("", str(err.get("evalue", "")))
+            msg = f"{ename}: {evalue}"
             if c.get("hidden"):
-                if any(line in msg for line in secret):
-                    msg = f"{err.get('ename', '')} (message withheld)"
-                parts.append(f"<pre>{e(_ANSI.sub('', msg))}</pre>")
+                if not is_check_message(ename, evalue, sources.get(gid, "")) \
+                        or any(line in msg for line in secret):
+                    msg = f"{_safe_ename(ename)} {HIDDEN_MESSAGE}"
+                parts.append(f"<pre>{e(msg)}</pre>")
             else:
                 tb = "\n".join(_ANSI.sub("", str(t)) for t in err.get("traceback") or [])
                 parts.append(f"<pre>{e(tb or msg)}</pre>")

@@ -5,6 +5,14 @@ Run as ``python -m nbkit.grading.kernel [--memory-mb N] [--stream-cap CHARS] -f 
 memory blow-up raises ``MemoryError`` in (or kills) only this kernel; core dumps are disabled;
 ``--stream-cap`` caps the characters each of stdout/stderr forwards to the notebook (the grader
 caps outputs again on its side, this just keeps a 100 MB print from crossing the socket).
+
+``--sandbox-uid UID`` (the launcher must run as root): once the kernel is initialised (connection
+file read, sockets bound) and before it runs any cell, drop to uid and gid ``UID`` with no
+supplementary groups and at most 512 processes. The interpreter's own files may live in a
+directory that uid cannot traverse (e.g. a pyenv Python under ``/root``): directories of the
+interpreter are opened before dropping and ``sys.path`` / packages' ``__path__`` entries below
+them are redirected through ``/proc/self/fd/N``, so later ``import``s of the standard library
+still work (this grants nothing beyond reading those already world-readable files).
 """
 
 from __future__ import annotations
@@ -58,9 +66,54 @@ def _set_limits(memory_mb: int | None) -> None:
         resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
 
 
+def _remap_paths(old: str, new: str) -> None:
+    def fix(p):
+        return new + p[len(old):] if isinstance(p, str) and (p == old or p.startswith(old + "/")) \
+            else p
+
+    sys.path[:] = [fix(p) for p in sys.path]
+    for mod in list(sys.modules.values()):
+        path = getattr(mod, "__path__", None)
+        if isinstance(path, list):
+            path[:] = [fix(p) for p in path]
+    sys.path_importer_cache.clear()
+
+
+def drop_privileges(uid: int) -> None:
+    """Become ``uid``/``uid`` (no supplementary groups, RLIMIT_NPROC 512); needs root."""
+    import resource
+
+    prefixes = sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix,
+                                                      sys.prefix)})
+    fds = {}
+    for p in prefixes:
+        try:
+            fds[p] = os.open(p, os.O_RDONLY | os.O_DIRECTORY)
+        except OSError:
+            pass
+    try:
+        resource.setrlimit(resource.RLIMIT_NPROC, (512, 512))
+    except (ValueError, OSError):
+        pass
+    os.setgroups([])
+    os.setgid(uid)
+    os.setuid(uid)
+    if os.getuid() != uid or os.geteuid() != uid:
+        raise SystemExit("nbkit kernel: could not drop privileges")
+    for p, fd in fds.items():
+        if os.access(p, os.R_OK | os.X_OK):
+            os.close(fd)
+            continue
+        _remap_paths(p, f"/proc/self/fd/{fd}")
+        for q in (os.path.abspath(x) for x in (sys.base_prefix, sys.prefix)):
+            if q != p and os.path.realpath(q) == p:
+                _remap_paths(q, f"/proc/self/fd/{fd}")
+
+
 def main(argv: list[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     memory_mb = None
+    sandbox_uid = None
     rest = []
     i = 0
     while i < len(args):
@@ -75,6 +128,10 @@ def main(argv: list[str] | None = None) -> None:
             os.environ[STREAM_CAP_ENV] = str(int(args[i + 1]))
             i += 2
             continue
+        elif a == "--sandbox-uid":
+            sandbox_uid = int(args[i + 1])
+            i += 2
+            continue
         elif a.startswith("--stream-cap="):
             os.environ[STREAM_CAP_ENV] = str(int(a.split("=", 1)[1]))
         else:
@@ -85,9 +142,13 @@ def main(argv: list[str] | None = None) -> None:
         del sys.path[0]
     outstream = "--IPKernelApp.outstream_class=nbkit.grading.kernel.CappedOutStream"
     sys.argv = [sys.argv[0], *rest, outstream]
-    from ipykernel import kernelapp
+    from ipykernel.kernelapp import IPKernelApp
 
-    kernelapp.launch_new_instance()
+    app = IPKernelApp.instance()
+    app.initialize(sys.argv[1:])
+    if sandbox_uid is not None:
+        drop_privileges(sandbox_uid)
+    app.start()
 
 
 if __name__ == "__main__":
