@@ -527,3 +527,29 @@ def test_is_check_message():
                                 src)
     assert not is_check_message("AssertionError", "zz is wrong: expected 1.0, got 2.0", src)
     assert not is_check_message("AssertionError", "Y2hlY2tfY2xvc2U=", src)
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="the kernel only drops to another uid when grading as root")
+def test_unprivileged_kernel_imports_nbkit_from_a_private_checkout(tmp_path):
+    """A checkout under a directory the kernel's uid cannot enter (e.g. /root/...) still grades:
+    the kernel reaches nbkit through a directory handle opened before dropping privileges."""
+    import shutil
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    root = private / "course"
+    shutil.copytree(REPO / "nbkit", root / "nbkit",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "solutions" / EXAMPLE, root / "solutions" / EXAMPLE)
+    (root / "exercises").mkdir()
+    sub = tmp_path / "subs" / "alice"
+    sub.mkdir(parents=True)
+    shutil.copy(root / "solutions" / EXAMPLE / f"{EXAMPLE}.ipynb", sub)
+    env = dict(os.environ, PYTHONPATH=str(root))
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbkit.cli", "grade", EXAMPLE, str(sub.parent), "--root",
+         str(root), "--csv", str(tmp_path / "g.csv"), "--jobs", "1"],
+        env=env, capture_output=True, text=True, timeout=300, cwd=root)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = list(csv.DictReader((tmp_path / "g.csv").open()))
+    assert (row["student"], row["score"], row["max_score"]) == ("alice", "6", "6"), row

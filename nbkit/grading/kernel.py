@@ -83,8 +83,10 @@ def drop_privileges(uid: int) -> None:
     """Become ``uid``/``uid`` (no supplementary groups, RLIMIT_NPROC 512); needs root."""
     import resource
 
+    import nbkit  # its folder may sit in a checkout under a directory uid cannot traverse
+
     prefixes = sorted({os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix,
-                                                      sys.prefix)})
+                                                      sys.prefix, os.path.dirname(nbkit.__file__))})
     fds = {}
     for p in prefixes:
         try:
