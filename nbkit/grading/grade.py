@@ -61,6 +61,7 @@ import numpy as np
 from .checks import NONCE_ENV, decode_value
 from .execute import DEFAULT_MEMORY_MB, DEFAULT_OUTPUT_CAP, DEFAULT_TIMEOUT, run_notebook
 from .notebooks import (
+    SOURCE_DIR,
     GradingError,
     grade_id,
     graded_cells,
@@ -428,6 +429,19 @@ def _free_uids(n: int) -> list[int]:
     return out
 
 
+def _warn_if_solutions_readable(root: Path, sandbox: bool, log) -> None:
+    """Say how to keep submissions from reading the solutions (see the module docstring)."""
+    solutions = Path(root) / SOURCE_DIR
+    if not solutions.is_dir():
+        return
+    if not sandbox:
+        log("warning: grading as a normal user: a submission runs with your rights (it cannot "
+            "raise its score, but it can read your files); grade as root in a container")
+    elif solutions.stat().st_mode & 0o005:
+        log(f"warning: {solutions} is readable by other users, so a submission could read the "
+            f"solutions; run `chmod -R go-rwx {solutions}` before grading")
+
+
 def kill_uid(uid: int) -> None:
     """Kill every process of ``uid`` (``kill -9 -1`` run as that uid; needs root)."""
     kill = shutil.which("kill", path="/bin:/usr/bin") or "/bin/kill"
@@ -464,6 +478,7 @@ def grade(root: Path, assignment: str, submissions: list[str], *, csv_path: str 
     jobs = max(1, int(jobs or len(os.sched_getaffinity(0))))
     slots: queue.Queue = queue.Queue()
     sandbox = os.geteuid() == 0
+    _warn_if_solutions_readable(root, sandbox, log)
     for uid in (_free_uids(jobs) if sandbox else [None] * jobs):
         slots.put(uid)
     names: dict[str, int] = {}
