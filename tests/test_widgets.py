@@ -26,6 +26,7 @@ from nbkit.widgets import (
     plot_activations,
     plot_decision_boundary,
     plot_dropout,
+    plot_histories,
     plot_init_statistics,
     plot_learning_curve,
     plot_trajectories,
@@ -334,3 +335,47 @@ def test_widget_display_bundle_is_deterministic():
                                                               width=16)._repr_mimebundle_()[
         "text/plain"]
     json.dumps(bundle)  # serialisable as a notebook output
+
+
+# ---------------------------------------------------------------- plot_histories
+
+
+def test_plot_histories_one_line_per_run_from_epoch_1():
+    plt.close("all")
+    h1 = History(train_loss=[2.0, 1.0, 0.5], val_loss=[2.1, 1.2, 0.9], epochs_run=3)
+    h2 = History(train_loss=[2.3, 2.2, 2.1, 2.0, 1.9], epochs_run=5)
+    fig = plot_histories({"a": h1, "b": h2, "raw": np.array([1.0, 0.1])}, logy=True,
+                         title="runs")
+    assert isinstance(fig, Figure) and plt.get_fignums() == []
+    ax = fig.axes[0]
+    lines = ax.get_lines()
+    assert len(lines) == 3
+    for line, expected in zip(lines, ([2.0, 1.0, 0.5], [2.3, 2.2, 2.1, 2.0, 1.9], [1.0, 0.1]),
+                              strict=True):
+        np.testing.assert_array_equal(line.get_xdata(), np.arange(1, len(expected) + 1))
+        np.testing.assert_allclose(line.get_ydata(), expected)
+    assert len({(line.get_color(), str(line.get_linestyle())) for line in lines}) == 3
+    assert ax.get_xlabel() == "epoch (from 1)" and ax.get_ylabel() == "mean training loss"
+    assert ax.get_title() == "runs" and ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "raw"]
+
+
+def test_plot_histories_other_metric_and_labels():
+    h = History(train_loss=[1.0, 0.5], val_acc=[0.5, 0.75], epochs_run=2)
+    fig = plot_histories({"run": h}, metric="val_acc", ax_labels=("epoch", "acc"))
+    ax = fig.axes[0]
+    np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), [0.5, 0.75])
+    assert (ax.get_xlabel(), ax.get_ylabel()) == ("epoch", "acc")
+    assert ax.get_title() == "validation accuracy per epoch" and ax.get_yscale() == "linear"
+
+
+def test_plot_histories_rejects_bad_input():
+    h = History(train_loss=[1.0, 0.5], epochs_run=2)
+    with pytest.raises(ValueError, match="train_acc.*train_loss.*val_acc.*val_loss"):
+        plot_histories({"run": h}, metric="loss")
+    with pytest.raises(ValueError, match="val_loss"):
+        plot_histories({"run": h}, metric="val_loss")  # not recorded: empty curve
+    with pytest.raises(ValueError, match="non-empty dict"):
+        plot_histories({})
+    with pytest.raises(ValueError, match="1-D"):
+        plot_histories({"run": np.ones((2, 3))})

@@ -15,6 +15,7 @@ activation_widget             f and f' of activation functions
 dropout_widget                which units one dropout step removes; train vs test
 decision_boundary_widget      a small net's decision regions on 2-D toy data over training
 plot_learning_curve           train vs validation curve with early-stopping marker
+plot_histories                one metric per epoch for several training runs
 ============================  =========================================================
 """
 
@@ -30,6 +31,7 @@ from nbkit.widgets.extras import (
     plot_activations,
     plot_decision_boundary,
     plot_dropout,
+    plot_histories,
     plot_learning_curve,
     train_snapshots,
 )
@@ -59,7 +61,7 @@ __all__ = [
     "SURFACES", "compute_trajectories", "run_optimizer", "steps_to_reach", "plot_trajectories",
     "optimizer_widget",
     "compute_activation", "plot_activations", "activation_widget",
-    "early_stopping_epoch", "plot_learning_curve",
+    "early_stopping_epoch", "plot_learning_curve", "plot_histories",
     "compute_dropout_masks", "plot_dropout", "dropout_widget",
     "train_snapshots", "compute_decision_boundary", "plot_decision_boundary",
     "decision_boundary_widget",

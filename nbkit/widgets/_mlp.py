@@ -9,12 +9,12 @@ so ``dL/dh_L = G``: backpropagation then shows how a unit-scale error signal shr
 on its way down to layer 1, which is what the widgets plot.
 """
 
-import contextlib
 from functools import lru_cache
 
 import numpy as np
 
 from nbkit import layers
+from nbkit.threads import blas_thread_limit
 
 ACT_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu")
 
@@ -38,13 +38,10 @@ def probe_data(n, width, seed):
 
 
 def single_thread_blas():
-    """Context: one BLAS thread. The probe's matrices are small (<= 128 wide), where threads
-    only add overhead and, on a shared 2-core machine, long stalls."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl comes with scikit-learn
-        return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    """Context: one BLAS thread (see :mod:`nbkit.threads`). The probe's matrices are small
+    (<= 128 wide), where threads only add overhead and, on a shared 2-core machine, long
+    stalls."""
+    return blas_thread_limit(1)
 
 
 def run_probe(weights, activation, X, G):

@@ -159,6 +159,63 @@ def plot_learning_curve(history=None, *, train=None, val=None, best_epoch=None,
     return fig
 
 
+HISTORY_METRICS = {
+    "train_loss": "mean training loss",
+    "train_acc": "training accuracy",
+    "val_loss": "validation loss",
+    "val_acc": "validation accuracy",
+}
+# line styles cycled with PALETTE, so runs differ by more than colour (colour-blind safe)
+HISTORY_LINESTYLES = ("-", "--", "-.", (0, (1, 1)), (0, (5, 1, 1, 1, 1, 1)))
+
+
+def plot_histories(histories, metric="train_loss", *, logy=False, title=None, ax_labels=None):
+    """One curve per run: ``metric`` per epoch for several training runs on one axes.
+
+    ``histories`` maps a run name (legend label) to an ``nbkit.train.History`` (its attribute
+    ``metric``, one of "train_loss", "train_acc", "val_loss", "val_acc") or directly to a
+    curve, a 1-D array (E,). A run with E epochs is drawn at x = 1, ..., E (epochs counted from
+    1); runs may have different lengths. Colours cycle through the Okabe-Ito ``PALETTE`` and
+    line styles through ``HISTORY_LINESTYLES``. ``logy`` puts the y axis on a log scale;
+    ``ax_labels`` = (xlabel, ylabel) overrides ("epoch (from 1)", <metric label>); ``title``
+    defaults to "<metric label> per epoch". Returns a Figure (not registered with pyplot).
+    """
+    check_choice("metric", metric, HISTORY_METRICS, "plot_histories")
+    if not isinstance(histories, dict) or not histories:
+        raise ValueError("plot_histories: expected a non-empty dict name -> History or 1-D "
+                         f"curve, got {type(histories).__name__}")
+    curves = {}
+    for name, run in histories.items():
+        values = getattr(run, metric) if hasattr(run, "train_loss") else run
+        curve = np.asarray(values, dtype=np.float64)
+        if curve.ndim != 1 or curve.size == 0:
+            raise ValueError(f"plot_histories: run {name!r} has no 1-D {metric} curve "
+                             f"(got shape {curve.shape}); expected a History or an array (E,)")
+        curves[name] = curve
+    if ax_labels is None:
+        ax_labels = ("epoch (from 1)", HISTORY_METRICS[metric])
+    if len(ax_labels) != 2:
+        raise ValueError(f"plot_histories: ax_labels must be (xlabel, ylabel), got {ax_labels!r}")
+    fig, axes = new_figure(6.5, 3.8)
+    ax = axes[0, 0]
+    for i, (name, curve) in enumerate(curves.items()):
+        style = {"marker": "o", "ms": 3} if curve.size <= 20 else {}
+        ax.plot(np.arange(1, curve.size + 1), curve, color=PALETTE[i % len(PALETTE)],
+                ls=HISTORY_LINESTYLES[i % len(HISTORY_LINESTYLES)], lw=1.8, label=str(name),
+                **style)
+    if logy:
+        ax.set_yscale("log")
+    longest = max(c.size for c in curves.values())
+    if longest <= 10:
+        ax.set_xticks(np.arange(1, longest + 1))
+    ax.set(xlabel=ax_labels[0], ylabel=ax_labels[1],
+           title=f"{HISTORY_METRICS[metric]} per epoch" if title is None else title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.14, top=0.9)
+    return fig
+
+
 # --------------------------------------------------------------------------------------------
 # dropout
 # --------------------------------------------------------------------------------------------

@@ -1,0 +1,40 @@
+"""Limit the BLAS thread pool (OpenBLAS/MKL) of this process.
+
+Why one thread: (1) the order of a float32 matrix product's partial sums depends on how the
+work is split over threads, so with several threads the last bits of a sum (and hence of a
+printed loss or an error count near a tie) can change between runs; one thread gives
+reproducible results. (2) The course machines have few cores and the notebook tests run
+with 2 parallel workers (``pytest -n 2``): a multi-threaded BLAS in each worker
+oversubscribes the cores, and the small matrices used here only pay the threads' overhead
+(long stalls). Uses ``threadpoolctl``; without it the helpers do nothing.
+"""
+
+import contextlib
+
+__all__ = ["blas_thread_limit", "single_blas_thread"]
+
+# the limiter installed by single_blas_thread(); kept referenced so it stays in force
+_ACTIVE_LIMIT = None
+
+
+def blas_thread_limit(n=1):
+    """Limit BLAS to ``n`` threads now; returns the limiter (a context manager that restores
+    the previous limits on exit), or a no-op context without ``threadpoolctl``."""
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ValueError(f"blas_thread_limit: expected a positive int number of threads, got {n!r}")
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency of scikit-learn
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=n, user_api="blas")
+
+
+def single_blas_thread():
+    """Run BLAS on one thread from now on (for the rest of the process / kernel).
+
+    Call it once in a notebook's setup cell. Returns the ``threadpoolctl`` limiter, which is
+    also kept in a module-level reference so the limit stays active.
+    """
+    global _ACTIVE_LIMIT
+    _ACTIVE_LIMIT = blas_thread_limit(1)
+    return _ACTIVE_LIMIT
