@@ -584,7 +584,6 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
 
 
 # ============================================================================ tiny MLP
-_as_rng = as_generator
 
 
 class Neuron:
@@ -596,7 +595,7 @@ class Neuron:
     def __init__(self, n_in, nonlin=True, rng=None):
         if isinstance(n_in, bool) or not isinstance(n_in, numbers.Integral) or n_in < 1:
             raise ValueError(f"Neuron: n_in must be an integer >= 1, got {n_in!r}")
-        rng = _as_rng(rng)
+        rng = as_generator(rng)
         self.w = [Value(float(w), "w") for w in rng.normal(0.0, 1.0 / math.sqrt(n_in), n_in)]
         self.b = Value(0.0, "b")
         self.nonlin = bool(nonlin)
@@ -618,7 +617,7 @@ class Layer:
     def __init__(self, n_in, n_out, nonlin=True, rng=None):
         if isinstance(n_out, bool) or not isinstance(n_out, numbers.Integral) or n_out < 1:
             raise ValueError(f"Layer: n_out must be an integer >= 1, got {n_out!r}")
-        rng = _as_rng(rng)
+        rng = as_generator(rng)
         self.n_in = n_in
         self.neurons = [Neuron(n_in, nonlin=nonlin, rng=rng) for _ in range(n_out)]
 
@@ -640,7 +639,7 @@ class MLP:
     """
 
     def __init__(self, n_in, n_outs, rng=None):
-        rng = _as_rng(rng)
+        rng = as_generator(rng)
         sizes = [n_in] + list(n_outs)
         if len(sizes) < 2:
             raise ValueError("MLP: n_outs must list at least one layer size")

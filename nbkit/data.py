@@ -383,7 +383,6 @@ FASHION_CLASSES = (
 # Small helpers for validation
 # --------------------------------------------------------------------------------------------
 
-_as_rng = as_generator
 
 
 def _check_int(value, name: str, minimum: int | None = None) -> int:
@@ -425,7 +424,7 @@ def validation_split(X, y, n_val, seed=0):
     n_val = _check_int(n_val, "n_val", 1)
     if n_val >= n:
         raise ValueError(f"n_val must be < the number of examples ({n}), got {n_val}")
-    perm = _as_rng(seed, "seed").permutation(n)
+    perm = as_generator(seed, "seed").permutation(n)
     val_idx = np.sort(perm[:n_val])
     train_idx = np.sort(perm[n_val:])
     return X[train_idx], y[train_idx], X[val_idx], y[val_idx]
@@ -452,7 +451,7 @@ def load_digits(split: str = "all", test_size: float = 0.25, seed=0):
         return X, y
     n = X.shape[0]
     n_test = math.ceil(test_size * n)
-    perm = _as_rng(seed, "seed").permutation(n)
+    perm = as_generator(seed, "seed").permutation(n)
     idx = np.sort(perm[:n_test] if split == "test" else perm[n_test:])
     return X[idx], y[idx]
 
@@ -472,7 +471,7 @@ def make_spirals(n: int = 300, classes: int = 3, noise: float = 0.2, seed=0):
     n = _check_int(n, "n", 1)
     classes = _check_int(classes, "classes", 2)
     noise = _check_noise(noise)
-    rng = _as_rng(seed, "seed")
+    rng = as_generator(seed, "seed")
     counts = [n // classes + (1 if k < n % classes else 0) for k in range(classes)]
     Xs, ys = [], []
     for k, m in enumerate(counts):
@@ -491,7 +490,7 @@ def make_circles(n: int = 200, noise: float = 0.1, factor: float = 0.5, seed=0):
     factor = float(factor)
     if not 0.0 < factor < 1.0:
         raise ValueError(f"factor must be in (0, 1), got {factor}")
-    rng = _as_rng(seed, "seed")
+    rng = as_generator(seed, "seed")
     n_out = n - n // 2
     n_in = n // 2
     t_out = rng.uniform(0, 2 * np.pi, n_out)
@@ -511,7 +510,7 @@ def make_xor(n: int = 200, noise: float = 0.2, seed=0):
     Returns X float32 (n, 2), y int64 (n,)."""
     n = _check_int(n, "n", 1)
     noise = _check_noise(noise)
-    rng = _as_rng(seed, "seed")
+    rng = as_generator(seed, "seed")
     corners = np.array([[1, 1], [-1, -1], [1, -1], [-1, 1]], dtype=np.float64)
     which = np.arange(n) % 4
     centres = corners[which]
@@ -651,7 +650,7 @@ def minibatches(X, y, batch_size: int, rng=None, shuffle: bool = True):
                              f"got {n} and {y.shape[0] if y.ndim else 'a scalar'}")
     batch_size = _check_int(batch_size, "batch_size", 1)
     if shuffle:
-        order = _as_rng(rng).permutation(n)
+        order = as_generator(rng).permutation(n)
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             yield X[idx], (None if y is None else y[idx])
@@ -812,7 +811,7 @@ def augment(X, y=None, rng=None, max_shift: int = 2, max_degrees: float = 15.0, 
     if not 0.0 <= max_degrees <= 180.0:
         raise ValueError(f"max_degrees must be in [0, 180], got {max_degrees}")
     copies = _check_int(copies, "copies", 0)
-    rng = _as_rng(rng)
+    rng = as_generator(rng)
     dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.float32
     parts = [X.astype(dtype, copy=False)]
     for _ in range(copies):

@@ -3,7 +3,6 @@
 import pytest
 
 from nbkit import threads
-from nbkit.widgets import _mlp
 
 threadpoolctl = pytest.importorskip("threadpoolctl")
 
@@ -21,7 +20,7 @@ def test_single_blas_thread_limits_blas_and_stays_active():
         limiter = threads.single_blas_thread()
         assert threads._ACTIVE_LIMIT is limiter  # kept referenced: stays in force
         assert _blas_threads() == {1}
-        with _mlp.single_thread_blas():  # the widgets' temporary limit uses the same helper
+        with threads.blas_thread_limit(1):  # the widgets' temporary limit
             assert _blas_threads() == {1}
         assert _blas_threads() == {1}
     finally:

@@ -1,11 +1,10 @@
 """fit / evaluate / predict: learning, determinism, early stopping, NaN guard, error counts."""
 
-import time
 
 import numpy as np
 import pytest
 
-from nbkit import data, init, layers, losses, optim, train
+from nbkit import init, layers, losses, optim, train
 
 
 def xor_data(n, seed):
@@ -307,51 +306,3 @@ def test_fit_rejects_bad_arguments(kwargs, error, message):
             y,
             **args,
         )
-
-
-# ------------------------------------------------------------------------------ MNIST (slow)
-
-MNIST_EPOCHS = {"linear": 8, "tanh200": 20}  # as in lecture 05 and the README
-
-
-def mnist_errors(arch, epochs):
-    X, y = data.load_mnist("train")
-    Xte, yte = data.load_mnist("test")
-    rng = np.random.default_rng(0)
-    if arch == "linear":
-        model = layers.Sequential(layers.Linear(784, 10, init=init.xavier_normal, rng=rng))
-    else:
-        model = layers.Sequential(
-            layers.Linear(784, 200, init=init.xavier_normal, rng=rng),
-            layers.Tanh(),
-            layers.Linear(200, 10, init=init.xavier_normal, rng=rng),
-        )
-    loss = losses.SoftmaxCrossEntropyLoss()
-    start = time.perf_counter()
-    train.fit(
-        model,
-        loss,
-        optim.SGD(model.parameters(), lr=0.1),
-        X,
-        y,
-        epochs=epochs,
-        batch_size=100,
-        seed=0,
-        progress=False,
-    )
-    seconds = time.perf_counter() - start
-    return train.evaluate(model, Xte, yte, loss)["errors"], seconds
-
-
-@pytest.mark.slow
-def test_mnist_softmax_regression():
-    errors, seconds = mnist_errors("linear", MNIST_EPOCHS["linear"])
-    print(f"linear: {errors} test errors in {seconds:.1f} s")
-    assert abs(errors - 750) <= 100
-
-
-@pytest.mark.slow
-def test_mnist_tanh_mlp():
-    errors, seconds = mnist_errors("tanh200", MNIST_EPOCHS["tanh200"])
-    print(f"tanh 200: {errors} test errors in {seconds:.1f} s")
-    assert errors <= 300

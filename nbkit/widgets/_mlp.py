@@ -14,7 +14,6 @@ from functools import lru_cache
 import numpy as np
 
 from nbkit import layers
-from nbkit.threads import blas_thread_limit
 
 ACT_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu")
 
@@ -35,13 +34,6 @@ def probe_data(n, width, seed):
     G = (rng.standard_normal((n, width)) / n).astype(np.float32)
     X.flags.writeable = G.flags.writeable = False
     return X, G
-
-
-def single_thread_blas():
-    """Context: one BLAS thread (see :mod:`nbkit.threads`). The probe's matrices are small
-    (<= 128 wide), where threads only add overhead and, on a shared 2-core machine, long
-    stalls."""
-    return blas_thread_limit(1)
 
 
 def run_probe(weights, activation, X, G):

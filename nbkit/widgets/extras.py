@@ -6,6 +6,7 @@ from functools import lru_cache
 import numpy as np
 
 from nbkit import data, layers, losses, optim
+from nbkit.threads import blas_thread_limit
 from nbkit.widgets._base import (
     ACTIVATION_COLORS,
     ACTIVATION_LABELS,
@@ -18,7 +19,6 @@ from nbkit.widgets._base import (
     new_figure,
     slider_style,
 )
-from nbkit.widgets._mlp import single_thread_blas
 
 # --------------------------------------------------------------------------------------------
 # activation explorer
@@ -337,7 +337,7 @@ def train_snapshots(dataset="spirals", hidden=32, lr=0.003, max_steps=1000, seed
     loss = losses.SoftmaxCrossEntropyLoss()
     opt = optim.Adam(model.parameters(), lr=lr)
     snaps = []
-    with single_thread_blas():
+    with blas_thread_limit(1):
         for step in range(max_steps + 1):
             out = model(X)
             value = loss(out, y)

@@ -15,6 +15,7 @@ from functools import lru_cache
 import numpy as np
 
 from nbkit.layers import activation_functions
+from nbkit.threads import blas_thread_limit
 from nbkit.widgets._base import (
     ACTIVATION_COLORS,
     ACTIVATION_LABELS,
@@ -26,7 +27,7 @@ from nbkit.widgets._base import (
     new_figure,
     slider_style,
 )
-from nbkit.widgets._mlp import ACT_NAMES, probe_data, run_probe, single_thread_blas
+from nbkit.widgets._mlp import ACT_NAMES, probe_data, run_probe
 
 MAX_DEPTH = 30
 MAX_WIDTH = 128
@@ -78,7 +79,7 @@ def compute_vanishing_gradients(depth=10, width=64, init_scale=1.0, activations=
     Ws = [np.float32(init_scale) * W for W in standard_weights(width, seed)[:depth]]
     out = {}
     for a in activations:
-        with single_thread_blas():
+        with blas_thread_limit(1):
             r = run_probe(Ws, a, X, G)
         fprime = [activation_functions[a][1](z) for z in r["z"]]
         out[a] = {

@@ -14,6 +14,7 @@ computes the same function and receives the same gradient: the symmetry is never
 import numpy as np
 
 from nbkit import init as initializers
+from nbkit.threads import blas_thread_limit
 from nbkit.widgets._base import (
     ACTIVATION_LABELS,
     OKABE_ITO,
@@ -25,7 +26,7 @@ from nbkit.widgets._base import (
     new_figure,
     slider_style,
 )
-from nbkit.widgets._mlp import ACT_NAMES, probe_data, run_probe, single_thread_blas
+from nbkit.widgets._mlp import ACT_NAMES, probe_data, run_probe
 
 SCHEMES = {
     "zeros": "zeros",
@@ -95,7 +96,7 @@ def compute_init_statistics(scheme="xavier", activation="tanh", std=0.01, depth=
     init = initializer(scheme, std)
     rng = np.random.default_rng([seed, 3])
     Ws = [init((width, width), rng) for _ in range(depth)]
-    with single_thread_blas():
+    with blas_thread_limit(1):
         r = run_probe(Ws, activation, X, G)
     hs, dWs = r["h"], r["dW"]
     return {
