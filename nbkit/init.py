@@ -9,11 +9,16 @@ name                distribution                                reference
 ``zeros``           W = 0  (all units identical: symmetry)
 ``normal(std)``     N(0, std^2)
 ``uniform(limit)``  U(-limit, limit)
-``xavier_normal``   N(0, 2 / (n_in + n_out))                    Glorot & Bengio (2010)
+``xavier_normal``   N(0, 2 / (n_in + n_out))                    Glorot & Bengio's variance
 ``xavier_uniform``  U(-a, a), a = sqrt(6 / (n_in + n_out))      Glorot & Bengio (2010)
 ``he_normal``       N(0, 2 / n_in)                              He et al. (2015)
 ``he_uniform``      U(-a, a), a = sqrt(6 / n_in)                He et al. (2015)
 ==================  ==========================================  ==============================
+
+Glorot & Bengio (2010) proposed the uniform distribution (``xavier_uniform``); the normal
+distribution with the same variance is a later convention (e.g. Keras' ``glorot_normal``,
+PyTorch's ``xavier_normal_``). Their derivation assumes zero-centred units with slope 1 at 0,
+like tanh; the logistic sigmoid (σ(0) = 1/2, σ'(0) = 1/4) does not satisfy it.
 """
 
 import math
@@ -83,13 +88,15 @@ def uniform(limit):
 
 
 def xavier_normal(shape, rng, dtype=DEFAULT_DTYPE):
-    """W ~ N(0, 2 / (n_in + n_out))  (Glorot & Bengio, 2010)."""
+    """W ~ N(0, 2 / (n_in + n_out)): the variance of Glorot & Bengio (2010), whose own proposal
+    is the uniform ``xavier_uniform``."""
     n_in, n_out = _fans(shape, "xavier_normal")
     return _gaussian(shape, rng, math.sqrt(2.0 / (n_in + n_out)), dtype, "xavier_normal")
 
 
 def xavier_uniform(shape, rng, dtype=DEFAULT_DTYPE):
-    """W ~ U(-a, a) with a = sqrt(6 / (n_in + n_out)): variance 2 / (n_in + n_out)."""
+    """W ~ U(-a, a) with a = sqrt(6 / (n_in + n_out)): variance 2 / (n_in + n_out)
+    (Glorot & Bengio, 2010)."""
     n_in, n_out = _fans(shape, "xavier_uniform")
     return _uniform(shape, rng, math.sqrt(6.0 / (n_in + n_out)), dtype, "xavier_uniform")
 

@@ -3,7 +3,7 @@
 
 - ``MSELoss()``: L = 1/N Σ_n ½ ||y_n - t_n||² (the ½ convention); dL/dy = (y - t) / N.
 - ``MSELoss(half=False)``: L = 1/N Σ_n ||y_n - t_n||²; dL/dy = 2 (y - t) / N.
-- ``BCELoss()``: L = -1/N Σ t log p + (1 - t) log(1 - p); dL/dp = (p - t) / (p (1 - p) N).
+- ``BCELoss()``: L = -1/N Σ [t log p + (1 - t) log(1 - p)]; dL/dp = (p - t) / (p (1 - p) N).
 - ``BCEWithLogitsLoss()``: L = 1/N Σ log(1 + e^z) - t z; dL/dz = (σ(z) - t) / N.
 - ``SoftmaxCrossEntropyLoss()``: L = 1/N Σ_n -log softmax(z_n)[t_n];
   dL/dz = (softmax(z) - onehot(t)) / N.
@@ -76,7 +76,8 @@ class MSELoss(Loss):
 
 
 class BCELoss(Loss):
-    """Binary cross-entropy on probabilities p ∈ (0, 1), clipped to [eps, 1 - eps]."""
+    """Binary cross-entropy on probabilities p ∈ (0, 1), clipped to [eps, 1 - eps]:
+    L = -1/N Σ [t log p + (1 - t) log(1 - p)] (the minus sign covers both terms)."""
 
     def __init__(self, eps=1e-7):
         self.eps = eps

@@ -8,9 +8,9 @@ widget front end exists). ``show(fig)`` displays any Figure as a static PNG.
 ============================  =========================================================
 widget                        what it shows
 ============================  =========================================================
-vanishing_gradients_widget    ||dL/dW_l|| per layer for sigmoid, tanh, ReLU, Leaky ReLU
+vanishing_gradients_widget    ||dL/dW_l|| and ||dL/dz_l|| per layer, four activations
 init_variance_widget          activations/gradients per layer after initialization
-optimizer_widget              SGD, momentum, 1/t, Adagrad, Adam paths on 2-D surfaces
+optimizer_widget              SGD, momentum, SGD 1/t = η/(1+t), Adagrad, Adam on 2-D
 activation_widget             f and f' of activation functions
 dropout_widget                which units one dropout step removes; train vs test
 decision_boundary_widget      a small net's decision regions on 2-D toy data over training

@@ -5,8 +5,12 @@ The net has ``L = len(weights)`` layers ``z_l = h_{l-1} W_l`` (biases 0), ``h_l 
 
     L = sum_{n,j} G[n, j] * h_L[n, j],      G ~ N(0, 1) / N,
 
-so ``dL/dh_L = G``: backpropagation then shows how a unit-scale error signal shrinks or grows
-on its way down to layer 1, which is what the widgets plot.
+so ``dL/dh_L = G``. Backpropagation then shows how that error signal ``dL/dz_l`` shrinks or
+grows on its way down to layer 1, and what the weight gradients ``dL/dW_l = h_{l-1}^T dL/dz_l``
+become; the widgets plot both. They are not the same story: for ReLU (no biases) scaling every
+``W_l`` by ``c`` scales ``h_{l-1}`` by ``c^(l-1)`` and ``dL/dz_l`` by ``c^(L-l)``, so the profile
+of ``||dL/dW_l||`` across layers does not depend on the init scale, while ``||dL/dz_l||``
+shrinks towards the input unless the scale is He's (std ``sqrt(2 / n_in)``).
 """
 
 from functools import lru_cache

@@ -4,10 +4,15 @@ Backpropagation multiplies the error signal by ``W_l^T`` and by ``f'(z_l)`` once
 
     dL/dz_l = (dL/dz_{l+1} W_{l+1}^T) ⊙ f'(z_l),        dL/dW_l = h_{l-1}^T dL/dz_l.
 
-With the sigmoid, ``σ'(z) <= 1/4``, so the norm shrinks roughly geometrically with depth
-(unless the weights are large); ReLU's derivative is exactly 0 or 1, so with He-scaled weights
-(``std = sqrt(2 / n_in)``) the norm stays roughly constant, but units whose input is negative
-for every example are dead: they pass no gradient at all.
+The widget shows both norms per layer. With the sigmoid, ``σ'(z) <= 1/4``, so both shrink
+roughly geometrically towards the input (unless the weights are large). ReLU's derivative is
+exactly 0 or 1, so what happens to the error signal ``||dL/dz_l||`` is decided by the weight
+scale: it stays roughly constant with He-scaled weights (``std = sqrt(2 / n_in)``) and shrinks
+by about ``1/sqrt(2)`` per layer with Xavier-like ones (``std = sqrt(1 / n_in)``). The weight
+gradient ``||dL/dW_l||`` of a bias-free ReLU net has the same shape across layers for every
+scale: scaling all weights by ``c`` multiplies ``h_{l-1}`` by ``c^(l-1)`` and ``dL/dz_l`` by
+``c^(L-l)``, so their product by ``c^(L-1)`` in every layer. Units whose input is negative for
+every example are dead: they pass no gradient at all.
 """
 
 from functools import lru_cache
@@ -52,18 +57,20 @@ def standard_weights(width, seed, depth=MAX_DEPTH):
 
 
 def compute_vanishing_gradients(depth=10, width=64, init_scale=1.0, activations=ACT_NAMES,
-                                n=N_EXAMPLES, seed=0):
+                                n=N_EXAMPLES, seed=0, dtype=np.float32):
     """Per-layer gradient statistics of a deep MLP for several activations, same weights.
 
     Layers ``z_l = h_{l-1} W_l``, ``h_l = f(z_l)``, ``W_l ~ N(0, init_scale^2 / width)``
     (``init_scale = 1``: LeCun/Xavier for square layers; ``sqrt(2)``: He), input
     ``X ~ N(0, 1)`` of shape (n, width), loss a fixed random read-out of ``h_depth``
-    (see :mod:`nbkit.widgets._mlp`).
+    (see :mod:`nbkit.widgets._mlp`). ``dtype`` is that of the weights and data (float32 for
+    the widget's speed, float64 for tables whose digits must not depend on the BLAS kernel).
 
-    Returns ``{activation: {"grad_norm", "mean_fprime", "dead_fraction", "act_std"}}``, each
-    an array of shape (depth,), layer 1 (input side) first:
+    Returns ``{activation: {"grad_norm", "dz_norm", "mean_fprime", "dead_fraction",
+    "act_std"}}``, each an array of shape (depth,), layer 1 (input side) first:
 
     - ``grad_norm[l]`` = ||dL/dW_l||_F;
+    - ``dz_norm[l]`` = ||dL/dz_l||_F, the error signal (delta) of layer l;
     - ``mean_fprime[l]`` = mean over examples and units of f'(z_l);
     - ``dead_fraction[l]`` = fraction of units with f'(z_l) = 0 for every example;
     - ``act_std[l]`` = standard deviation of h_l.
@@ -76,7 +83,12 @@ def compute_vanishing_gradients(depth=10, width=64, init_scale=1.0, activations=
     for a in activations:
         check_choice("activation", a, ACT_NAMES, owner)
     X, G = probe_data(n, width, seed)
-    Ws = [np.float32(init_scale) * W for W in standard_weights(width, seed)[:depth]]
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise ValueError(f"{owner}: dtype must be float32 or float64, got {dtype}")
+    X, G = X.astype(dtype, copy=False), G.astype(dtype, copy=False)
+    Ws = [dtype.type(init_scale) * W.astype(dtype, copy=False)
+          for W in standard_weights(width, seed)[:depth]]
     out = {}
     for a in activations:
         with blas_thread_limit(1):
@@ -84,6 +96,7 @@ def compute_vanishing_gradients(depth=10, width=64, init_scale=1.0, activations=
         fprime = [activation_functions[a][1](z) for z in r["z"]]
         out[a] = {
             "grad_norm": np.array([np.linalg.norm(dW) for dW in r["dW"]], dtype=np.float64),
+            "dz_norm": np.array([np.linalg.norm(dz) for dz in r["dz"]], dtype=np.float64),
             "mean_fprime": np.array([fp.mean() for fp in fprime], dtype=np.float64),
             "dead_fraction": np.array([np.mean(np.all(fp == 0, axis=0)) for fp in fprime]),
             "act_std": np.array([h.std() for h in r["h"]], dtype=np.float64),
@@ -92,13 +105,14 @@ def compute_vanishing_gradients(depth=10, width=64, init_scale=1.0, activations=
 
 
 def plot_vanishing_gradients(stats, init_scale=None):
-    """Left: ||dL/dW_l|| per layer (log scale) per activation. Right: mean f'(z_l) per layer,
-    with the bound σ' <= 1/4. ``stats`` is the output of :func:`compute_vanishing_gradients`.
+    """Left: ||dL/dW_l|| per layer (log scale) per activation. Middle: the error signal
+    ||dL/dz_l|| per layer (log scale). Right: mean f'(z_l) per layer, with the bound
+    σ' <= 1/4. ``stats`` is the output of :func:`compute_vanishing_gradients`.
     Returns a new Figure."""
     if not stats:
         raise ValueError("plot_vanishing_gradients: stats is empty")
-    fig, axes = new_figure(10, 3.8, ncols=2)
-    ax_g, ax_f = axes[0]
+    fig, axes = new_figure(13.5, 3.8, ncols=3)
+    ax_g, ax_d, ax_f = axes[0]
     depth = len(next(iter(stats.values()))["grad_norm"])
     layer = np.arange(1, depth + 1)
     tiny = 1e-30
@@ -110,22 +124,27 @@ def plot_vanishing_gradients(stats, init_scale=None):
         style = "o--" if a == "leaky_relu" else "o-"  # distinguishable where it hides ReLU
         ax_g.semilogy(layer, np.maximum(s["grad_norm"], tiny), style, color=color, ms=3,
                       label=label)
+        if "dz_norm" in s:
+            ax_d.semilogy(layer, np.maximum(s["dz_norm"], tiny), style, color=color, ms=3,
+                          label=ACTIVATION_LABELS.get(a, a))
         ax_f.plot(layer, s["mean_fprime"], style, color=color, ms=3,
                   label=ACTIVATION_LABELS.get(a, a))
     ax_f.axhline(0.25, color=OKABE_ITO["black"], ls="--", lw=1)
     ax_f.annotate("max σ'(z) = 1/4", (1, 0.25), xytext=(0, 4), textcoords="offset points",
                   fontsize=8)
     scale = "" if init_scale is None else f", init scale {init_scale:.3g}"
-    ax_g.set(xlabel="layer l (1 = input side)", ylabel="gradient norm ||∂L/∂W_l||",
-             title=f"Gradient norm per layer{scale}")
+    ax_g.set(xlabel="layer l (1 = input side)", ylabel="weight gradient ||∂L/∂W_l||",
+             title=f"Weight gradient per layer{scale}")
+    ax_d.set(xlabel="layer l (1 = input side)", ylabel="error signal ||∂L/∂z_l||",
+             title="Error signal (delta) per layer")
     ax_f.set(xlabel="layer l (1 = input side)", ylabel="mean f'(z_l)",
              title="Mean derivative of the activation", ylim=(0, 1.05))
     ax_g.legend(fontsize=8, loc="best")
     ax_f.legend(fontsize=8, loc="center right")
-    for ax in (ax_g, ax_f):
+    for ax in (ax_g, ax_d, ax_f):
         ax.grid(alpha=0.3)
         ax.set_xlim(0.5, depth + 0.5)
-    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.13, top=0.9, wspace=0.25)
+    fig.subplots_adjust(left=0.06, right=0.985, bottom=0.13, top=0.9, wspace=0.3)
     return fig
 
 

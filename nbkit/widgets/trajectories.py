@@ -5,7 +5,8 @@ Every optimizer here is the :mod:`nbkit.optim` one (a single implementation), ru
 
 - SGD:           θ <- θ - η g
 - momentum:      v <- λ v - η g;  θ <- θ + v
-- SGD, 1/t:      θ <- θ - η_t g  with  η_t = η / (1 + t)
+- SGD 1/t:       θ <- θ - η_t g  with  η_t = η / (1 + t)  (``optim.inverse_time_decay``; the
+                 "1/t" of Robbins and Monro, not the η/√(t+1) of ``optim.inverse_sqrt_decay``)
 - Adagrad:       G <- G + g²;  θ <- θ - η g / (√G + ε)
 - Adam:          bias-corrected moving averages of g and g².
 """
@@ -83,6 +84,9 @@ METHOD_COLORS = {
     "Adagrad": OKABE_ITO["green"],
     "Adam": OKABE_ITO["vermillion"],
 }
+# Legend labels: the method names above, with the schedule spelled out where "1/t" could be
+# read as η/√(t+1) (which some slides call "1/t decay").
+METHOD_LABELS = {"SGD 1/t": "SGD 1/t: η/(1+t)"}
 DIVERGED = 1e6  # |θ| beyond this counts as divergence; the path stops there
 
 
@@ -188,10 +192,11 @@ def plot_trajectories(results, surface="quadratic", lr=None):
     ax_c.contour(X, Y, Z, levels=14, colors="0.45", linewidths=0.4)
     for m, (path, losses) in results.items():
         color = METHOD_COLORS.get(m, OKABE_ITO["black"])
-        ax_c.plot(path[:, 0], path[:, 1], ".-", color=color, lw=1.3, ms=3, label=m)
+        label = METHOD_LABELS.get(m, m)
+        ax_c.plot(path[:, 0], path[:, 1], ".-", color=color, lw=1.3, ms=3, label=label)
         gap = np.maximum(losses - s.f_min, 1e-16)
         tail = " (diverged)" if len(path) and not np.abs(path[-1]).max() < DIVERGED else ""
-        ax_l.semilogy(np.arange(len(gap)), gap, color=color, lw=1.5, label=m + tail)
+        ax_l.semilogy(np.arange(len(gap)), gap, color=color, lw=1.5, label=label + tail)
     first = next(iter(results.values()))[0]
     ax_c.plot(*first[0], "o", color=OKABE_ITO["black"], ms=6, label="start")
     mins = np.array(s.minima)
