@@ -472,3 +472,28 @@ def test_refuses_without_a_sandbox(tmp_path):
                           capture_output=True, text=True, timeout=120, env=env)
     assert proc.returncode == 2
     assert "bwrap" in proc.stderr and "--no-sandbox" in proc.stderr
+
+
+def test_feedback_caps_kernel_text_and_escapes_it(tmp_path):
+    from nbkit.grading.feedback import MAX_ERROR_CHARS, render_feedback
+    from nbkit.grading.output import write_csv
+
+    payload = "<script>alert(1)</script>" + "S" * 5000
+    cells = {
+        "visible": {"points": 0.0, "max_points": 1.0, "passed": False, "status": "error",
+                    "reason": "raised ValueError", "hidden": False,
+                    "error": {"ename": "ValueError", "evalue": payload, "traceback": [payload]}},
+        "hidden": {"points": 0.0, "max_points": 1.0, "passed": False, "status": "error",
+                   "reason": "raised an exception", "hidden": True,
+                   "error": {"ename": "Evil" + payload, "evalue": payload, "traceback": []}},
+    }
+    result = {"student": "=HYPERLINK(\"x\")<b>", "assignment": "a", "score": 0.0,
+              "max_score": 2.0, "status": "ok", "outcome": "ok", "message": "", "cells": cells}
+    html_text = render_feedback(result)
+    assert "<script>" not in html_text and "&lt;script&gt;" in html_text
+    assert "=HYPERLINK(&quot;x&quot;)&lt;b&gt;" in html_text
+    assert 0 < html_text.count("S") <= MAX_ERROR_CHARS  # one capped copy of the message
+    assert "Evil" not in html_text
+    write_csv([result], [("visible", 1.0, False), ("hidden", 1.0, True)], tmp_path / "g.csv")
+    (row,) = list(csv.DictReader((tmp_path / "g.csv").open()))
+    assert row["student"].startswith("'=")
