@@ -216,9 +216,20 @@ if os.fork() == 0:
     time.sleep(3)
     assert target.read_text() == "honest\n"
     if AS_ROOT:
-        owners = [os.stat(f"/proc/{p}").st_uid for p in os.listdir("/proc") if p.isdigit()
-                  and os.path.exists(f"/proc/{p}")]
-        assert uid not in owners
+        assert uid not in _live_uids()
+
+
+def _live_uids() -> set[int]:
+    """Real uids of the host's processes that are not zombies."""
+    uids = set()
+    for p in os.listdir("/proc"):
+        try:
+            status = Path(f"/proc/{p}/status").read_text() if p.isdigit() else ""
+        except OSError:
+            continue
+        if status and "State:\tZ" not in status:
+            uids.add(int(status.split("Uid:")[1].split()[0]))
+    return uids
 
 
 def test_kill_everything_kills_only_the_kernel():
@@ -299,3 +310,77 @@ def test_two_concurrent_graders_both_grade_correctly(tmp_path):
         for k in range(2):
             r = rows[f"honest{k}"]
             assert r["status"] == "ok" and r["score"] == r["max_score"], (a, r)
+
+
+NON_ROOT = r'''
+import json, os, subprocess, sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[1])
+from nbkit.grading.sandbox import Layout, Limits, Sandbox
+base = Path(sys.argv[2])
+(base / "sub").mkdir()
+box = Sandbox(base, Layout(env={"PATH": "/usr/bin:/bin"}), Limits(memory_mb=512, processes=64),
+              submission=base / "sub")
+probe = """
+import json, os, socket, time
+if os.fork() == 0:
+    os.setsid()
+    time.sleep(30)
+    os._exit(0)
+print(json.dumps({"uid": os.getuid(), "pids": len([p for p in os.listdir('/proc') if p.isdigit()]),
+                  "repo": os.path.exists(%r), "net": socket.socket().connect_ex(("1.1.1.1", 53)),
+                  "root": sorted(os.listdir("/"))}))
+""" % sys.argv[1]
+out = subprocess.run(box.command(["/usr/bin/python3", "-c", probe]), capture_output=True,
+                     text=True, preexec_fn=box.preexec, timeout=60)
+info = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else {"err": out.stderr}
+info["cgroup"] = box.cgroup is not None
+box.close()
+time.sleep(1)
+def alive(p):  # a zombie (already dead, not yet reaped by the host's init) does not count
+    try:
+        return "State:\tZ" not in open(f"/proc/{p}/status").read()
+    except OSError:
+        return False
+info["left"] = [p for p in os.listdir("/proc") if p.isdigit() and p != str(os.getpid())
+                and alive(p) and os.stat(f"/proc/{p}").st_uid == os.getuid()]
+print(json.dumps(info))
+'''
+
+
+@pytest.mark.skipif(not AS_ROOT or not Path("/usr/bin/python3").exists(),
+                    reason="needs root to become a normal user, and a system python3")
+def test_a_normal_user_gets_the_same_isolation(tmp_path):
+    """Grading as a normal user: one unprivileged bwrap with a user namespace. The kernel keeps
+    the user's uid but sees none of the user's files or processes, has no network, and nothing
+    it starts survives it (no cgroup: rlimits and a process cap)."""
+    base = Path(tempfile.mkdtemp(prefix="nbkit-nonroot-"))
+    base.chmod(0o777)
+    uid = 54321
+    try:
+        proc = subprocess.run(
+            ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
+             "/usr/bin/python3", "-c", NON_ROOT, str(REPO), str(base)],
+            capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert "err" not in info, info
+    assert info["uid"] == uid and info["pids"] <= 4 and not info["repo"]
+    assert info["net"] != 0 and not info["cgroup"] and info["left"] == []
+    assert "work" not in info["root"] and "root" not in info["root"]
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="the run folder is handed to root only when grading "
+                                        "as root")
+def test_the_kernel_cannot_fill_the_hosts_disk():
+    """The run folder (ZMQ sockets) is the only host folder a kernel could write: once the
+    sockets are bound it belongs to root; files anywhere are capped at the tmpfs size."""
+    fill = report('''(lambda os: [
+        (lambda d: [os.access(d, os.W_OK), sorted(os.listdir(d))])(os.path.dirname(
+            __import__("json").load(open(__import__("ipykernel.connect", fromlist=["x"])
+                                         .get_connection_file()))["ip"]))])(__import__("os"))''')
+    res, _ = probe([fill])
+    (writable, names), = result(res.cells[0])
+    assert writable is False and "kernel.json" in names

@@ -6,7 +6,8 @@ kernel died, ``skipped`` for markdown/raw/empty cells), its error (exception typ
 traceback; capped) and the records of :mod:`nbkit.grading.checks` it published (at most
 :data:`MAX_RECORDS` per cell, :data:`MAX_RECORD_BYTES` in all). Messages are taken only from the
 reply to the grader's own request for that cell. Other outputs are not kept; a cell whose output
-exceeds :data:`MAX_OUTPUT_BYTES` is stopped like a cell that hangs.
+exceeds :data:`MAX_OUTPUT_BYTES` or :data:`MAX_MESSAGES` messages is stopped like a cell that
+hangs.
 
 A cell that exceeds ``timeout`` seconds is interrupted (an ``interrupt_request`` message); if it
 still does not finish, the kernel is killed and a **new** kernel is started for the next cells:
@@ -43,6 +44,7 @@ INTERRUPT_GRACE = 10
 MAX_RECORDS = 1000
 MAX_RECORD_BYTES = 32_000_000
 MAX_OUTPUT_BYTES = 64_000_000
+MAX_MESSAGES = 200_000
 KERNEL_ARGV = [sys.executable, "-s", "-P", "-m", "ipykernel_launcher", "-f",
                "{connection_file}", "--HistoryManager.enabled=False"]
 
@@ -101,8 +103,8 @@ class _Manager(AsyncKernelManager):
 
     def write_connection_file(self, **kwargs):
         super().write_connection_file(**kwargs)
-        if self.sandbox is not None and self.sandbox.root_mode:
-            os.chown(self.connection_file, self.sandbox.uid, self.sandbox.uid)
+        if self.sandbox is not None:  # readable by the sandbox's uid, writable by nobody else
+            os.chmod(self.connection_file, 0o644)
 
 
 class Kernel:
@@ -137,6 +139,8 @@ class Kernel:
             kernel.kc = km.client()
             kernel.kc.start_channels()
             await kernel.kc.wait_for_ready(timeout=STARTUP_TIMEOUT)
+            if sandbox is not None:
+                sandbox.seal()
         except BaseException:
             await kernel.close()
             raise
@@ -179,13 +183,14 @@ class _Collector:
     """Keeps the records and the error of one cell from its iopub messages."""
 
     def __init__(self, run: CellRun):
-        self.run, self.output_bytes, self.record_bytes = run, 0, 0
+        self.run, self.output_bytes, self.record_bytes, self.messages = run, 0, 0, 0
         self.idle = False
 
     def __call__(self, msg: dict) -> None:
         kind, content = msg["header"]["msg_type"], msg.get("content") or {}
         size = _size(content)
         self.output_bytes += size
+        self.messages += 1
         if kind == "status":
             self.idle = content.get("execution_state") == "idle"
         elif kind in ("display_data", "execute_result", "update_display_data"):
@@ -221,7 +226,7 @@ async def _await_reply(kernel: Kernel, msg_id: str, deadline: float,
             msg = await kernel.kc.iopub_channel.get_msg(timeout=0)
             if msg["parent_header"].get("msg_id") == msg_id:
                 collect(msg)
-                if collect.output_bytes > MAX_OUTPUT_BYTES:
+                if collect.output_bytes > MAX_OUTPUT_BYTES or collect.messages > MAX_MESSAGES:
                     return "flood"
         if shell in events:
             msg = await kernel.kc.shell_channel.get_msg(timeout=0)

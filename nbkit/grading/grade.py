@@ -52,7 +52,7 @@ from .notebooks import (
     restore_cells,
     solution_path,
 )
-from .sandbox import HELDOUT, Layout, Limits, Sandbox, unavailable_reason
+from .sandbox import HELDOUT, OS_PATHS, Layout, Limits, Sandbox, unavailable_reason
 from .submissions import Submission, collect
 from .verdicts import cell_verdicts, value_problem
 
@@ -60,17 +60,20 @@ DEFAULTS = {"timeout": 60.0, "memory_mb": 2048}
 STATUSES = ("ok", "timeout", "error", "unreadable", "unsandboxed")
 
 
-def _python_env(forbidden: list[Path]) -> dict[str, str]:
-    """Read-only binds of the interpreter and its packages (never a folder holding
-    ``forbidden`` ones, e.g. the solutions)."""
+def _python_env() -> dict[str, str]:
+    """Read-only binds of the interpreter and its packages."""
     paths = {os.path.realpath(p) for p in (sys.base_prefix, sys.base_exec_prefix)}
     paths |= {os.path.abspath(p) for p in (sys.prefix, sys.exec_prefix)}
-    for p in paths:
-        for f in forbidden:
-            if f.resolve().is_relative_to(p):
-                raise GradingError(f"the Python environment {p} contains {f}: a sandbox would "
-                                   "see it; install the environment elsewhere")
     return {p: p for p in sorted(paths)}
+
+
+def check_exposure(binds, forbidden) -> None:
+    """Refuse to grade when a folder every sandbox sees holds the solutions or submissions."""
+    for src in binds:
+        for f in forbidden:
+            if Path(f).resolve().is_relative_to(os.path.realpath(src)):
+                raise GradingError(f"{f} lies inside {src}, which every sandbox sees: move the "
+                                   "course or the submissions out of it")
 
 
 def _write_files(folder: Path, files: dict[str, bytes]) -> Path:
@@ -145,8 +148,8 @@ class GradingRun:
                     raise GradingError(f"{self.assignment} needs {path}, which does not exist")
                 ro[str(path.resolve())] = str(Path(data_root).absolute() / rel)
             env["NBKIT_DATA"] = str(Path(data_root).absolute())
-        forbidden = [self.root / SOURCE_DIR]
-        self.layout = Layout(ro={**_python_env(forbidden), **ro}, env=env)
+        self.layout = Layout(ro={**_python_env(), **ro}, env=env)
+        check_exposure([*self.layout.ro, *OS_PATHS], [self.root / SOURCE_DIR])
 
     def launch(self, folder: Path) -> Launch:
         """How to start a kernel that begins with the files of ``folder``."""
@@ -290,6 +293,8 @@ def grade(root: Path, assignment: str, submissions: list[str], *, csv_path: str 
     run = GradingRun(root, assignment, sandboxed=sandbox, timeout=timeout,
                      memory_mb=memory_mb, wall=wall)
     try:
+        if sandbox:
+            check_exposure([*run.layout.ro, *OS_PATHS], [s.path.parent for s in subs])
         results = asyncio.run(_grade_all(run, subs, jobs, log))
     finally:
         run.close()

@@ -10,7 +10,8 @@ and cgroup namespaces, and sees only::
     /nbkit/submission            read-only: the files the kernel starts with
     /nbkit/heldout               read-only: held-out images, without labels
     /nbkit/ipython               read-only and empty: IPYTHONDIR (no startup files or config)
-    <run folder>                 writable, host side: the kernel's ZMQ ipc sockets only
+    <run folder>                 host side: the kernel's ZMQ ipc sockets; writable until they
+                                 are bound (as root; see :meth:`Sandbox.seal`)
     /home/student, /tmp          private tmpfs; the working folder is a fresh copy of
                                  /nbkit/submission in /home/student/work
 
@@ -55,6 +56,8 @@ IPYTHONDIR = "/nbkit/ipython"
 UID_RANGE = (1 << 20, (1 << 31) - (1 << 20))
 _CAPS = ("CAP_SETUID", "CAP_SETGID", "CAP_SETPCAP")
 _ETC = ("/etc/ld.so.cache", "/etc/localtime", "/etc/nsswitch.conf")
+#: host folders every sandbox sees (with the interpreter's); nothing secret may live there
+OS_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -280,8 +283,8 @@ def _parents(path: str) -> list[str]:
 
 def _os_binds() -> list[str]:
     args = ["--ro-bind", "/usr", "/usr"]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        p = Path("/") / name
+    for name in OS_PATHS[1:]:
+        p = Path(name)
         if p.is_symlink():
             args += ["--symlink", os.readlink(p), str(p)]
         elif p.is_dir():
@@ -363,6 +366,14 @@ class Sandbox:
                   "/", "--"]
         return [bwrap, *binds, *caps, "--", *drop, *userns, *inner]
 
+    def seal(self) -> None:
+        """Once the kernel has bound its sockets: as root, hand the run folder to root, so the
+        kernel can no longer create, replace or grow anything in it (the only host folder it
+        could write)."""
+        if self.root_mode:
+            os.chown(self.run_dir, 0, 0)
+            os.chmod(self.run_dir, 0o755)
+
     def preexec(self) -> None:
         """Runs in the forked child before ``bwrap`` starts: join the cgroup, set rlimits."""
         for procs in self.cgroup.join_files() if self.cgroup else []:
@@ -382,9 +393,12 @@ class Sandbox:
 
 
 def set_rlimits(limits: Limits, cap_processes: bool = False) -> None:
-    """Address space and CPU time per process, no core dumps; with ``cap_processes`` also at
-    most ``limits.processes`` more processes of this uid than it runs now."""
+    """Address space and CPU time per process, file size at most a tmpfs, no core dumps; with
+    ``cap_processes`` also at most ``limits.processes`` more processes of this uid than it runs
+    now."""
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    size = limits.tmpfs_mb * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
     mem = limits.memory_mb * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
     if limits.cpu_seconds:

@@ -150,6 +150,9 @@ def collect(paths: list[str], assignment: str, warn=print) -> list[Submission]:
                                        folder=f.parent if own is not None else None))
         else:
             subs.append(Submission(given, _name_of_file(given, assignment)))
+    for k, sub in enumerate(subs):  # a name is a path component of the feedback folder
+        if sub.student in ("", ".", "..") or "/" in sub.student or "\0" in sub.student:
+            sub.student = f"student-{k + 1}"
     counts: dict[str, int] = {}
     for sub in subs:
         counts[sub.student] = counts.get(sub.student, 0) + 1
