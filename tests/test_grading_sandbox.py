@@ -333,7 +333,8 @@ print(json.dumps({"uid": os.getuid(), "pids": len([p for p in os.listdir('/proc'
 """ % sys.argv[1]
 out = subprocess.run(box.command(["/usr/bin/python3", "-c", probe]), capture_output=True,
                      text=True, preexec_fn=box.preexec, timeout=60)
-info = json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 else {"err": out.stderr}
+info = (json.loads(out.stdout.strip().splitlines()[-1]) if out.returncode == 0
+        else {"err": out.stderr})
 info["cgroup"] = box.cgroup is not None
 box.close()
 time.sleep(1)
@@ -384,3 +385,44 @@ def test_the_kernel_cannot_fill_the_hosts_disk():
     res, _ = probe([fill])
     (writable, names), = result(res.cells[0])
     assert writable is False and "kernel.json" in names
+
+
+@pytest.mark.skipif(not AS_ROOT, reason="the kernel only runs as another uid when grading as root")
+def test_a_private_checkout_still_grades(tmp_path):
+    """A course whose nbkit lives below a folder the sandbox's uid cannot enter (e.g. /root)
+    grades: bwrap binds it as root and the kernel finds it on PYTHONPATH inside."""
+    import csv
+    import shutil
+
+    from nbkit.grading.notebooks import read_notebook, solution_path, write_notebook
+
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    root = private / "course"
+    shutil.copytree(REPO / "nbkit", root / "nbkit", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(REPO / "solutions" / EXAMPLE, root / "solutions" / EXAMPLE)
+    write_notebook(read_notebook(solution_path(REPO, EXAMPLE)),
+                   tmp_path / "subs" / "alice" / f"{EXAMPLE}.ipynb")
+    code = ("import sys; sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in "
+            "repr(f).lower()]; root = sys.argv.pop(1); sys.path.insert(0, root); import nbkit; "
+            "assert nbkit.__file__.startswith(root), nbkit.__file__; "
+            "from nbkit.grading.cli import main; sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.run([sys.executable, "-c", code, str(root), "grade", EXAMPLE,
+                           str(tmp_path / "subs"), "--root", str(root), "--csv",
+                           str(tmp_path / "g.csv")],
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (row,) = list(csv.DictReader((tmp_path / "g.csv").open()))
+    assert (row["student"], row["score"], row["max_score"]) == ("alice", "6", "6"), row
+
+
+def test_a_message_flood_stops_the_cell(monkeypatch):
+    """Many tiny outputs cost the grader per message: past the cap the kernel is replaced."""
+    from nbkit.grading import execute
+
+    monkeypatch.setattr(execute, "MAX_MESSAGES", 500)
+    flood = ("from IPython.display import publish_display_data\n"
+             "for i in range(5000):\n    publish_display_data({'text/plain': str(i)})")
+    res, _ = probe([flood, "x = 1"])
+    assert res.cells[0].status == "error" and res.cells[0].error["ename"] == "OutputLimitError"
+    assert res.restarts == 1 and res.cells[1].status == "ok"
