@@ -427,3 +427,39 @@ def test_accuracy_is_judged_on_images_the_kernel_cannot_label(accuracy_course, t
     assert rows["honest"]["score"] == "2" and rows["untrained"]["score"] == "0"
     for student in ACCURACY_ATTACKS:
         assert rows[student]["score"] == "0", (student, rows[student])
+
+
+@pytest.mark.skipif("NBKIT_DATA" not in os.environ, reason="needs the local MNIST copy")
+def test_only_declared_data_files_are_readable(tmp_path):
+    """A sandbox sees the data files its assignment declares, not the rest of $NBKIT_DATA (the
+    MNIST test split of a held-out capstone)."""
+    root = tmp_path / "course"
+    (root / "exercises").mkdir(parents=True)
+    probe = ("import os\nd = os.path.join(os.environ['NBKIT_DATA'], 'mnist')\n"
+             "record('files', [os.path.exists(os.path.join(d, f)) for f in\n"
+             "    ('train-labels-idx1-ubyte.gz', 't10k-labels-idx1-ubyte.gz',\n"
+             "     't10k-images-idx3-ubyte.gz')])\n"
+             "record('labels', os.path.getsize(os.path.join(d, 'train-labels-idx1-ubyte.gz')))")
+    A.write_source("data_probe", [
+        A.setup("from nbkit import data\nfrom nbkit.grading.checks import record", "setup"),
+        A.solution("x = 1", "answer", wrong="x = 2"),
+        A.tests(probe, "test_probe", points=1)],
+        root=root, grading={"data": ["mnist/train-labels-idx1-ubyte.gz"]})
+    nb = read_notebook(solution_path(root, "data_probe"))
+    import nbkit.grading.execute as E
+    from nbkit.grading.grade import GradingRun
+
+    run = GradingRun(root, "data_probe")
+    try:
+        import asyncio
+
+        folder = tmp_path / "files"
+        folder.mkdir()
+        folder.chmod(0o755)
+        sources = [c.source if c.cell_type == "code" else None for c in nb.cells]
+        res = asyncio.run(E.run_cells(sources, run.launch(folder)))
+    finally:
+        run.close()
+    (cell,) = [c for c in res.cells if c.records]
+    by = {r["name"]: r["value"] for r in cell.records}
+    assert by["files"] == [1.0, 0.0, 0.0] and by["labels"] > 1000
