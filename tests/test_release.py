@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from nbkit.cli import main as cli_main
 from nbkit.grading import release as rel
+from nbkit.grading.cli import main as cli_main
 from nbkit.grading.execute import run_notebook
 from nbkit.grading.notebooks import (
     BEGIN_HIDDEN,

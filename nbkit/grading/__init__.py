@@ -1,27 +1,32 @@
-"""Exercises and an autograder students cannot fool (``nbkit release``, ``nbkit grade``).
+"""Exercises and an autograder that runs every submission in an OS sandbox.
 
-Submodules::
+Submodules, one job each::
 
-    nbkit.grading.checks     helpers for test cells: check_shape, check_close, check_equal,
-                             check_range, check_gradient, check_accuracy, record (kernel side)
-    nbkit.grading.authoring  build nbgrader source notebooks from short scripts
-    nbkit.grading.release    solutions/<a>/<a>.ipynb -> exercises/<a>/<a>.ipynb (nbgrader
-                             preprocessors, exact ``raises-exception`` tags)
-    nbkit.grading.grade      restore tests, run in a fresh limited kernel, compare records with
-                             the solution's outside the kernel, CSV / feedback
-    nbkit.grading.execute    cell-by-cell execution with timeouts, memory limit, output caps
-    nbkit.grading.notebooks  nbgrader metadata, deterministic I/O, test-cell restoration
+    nbkit.grading.checks       kernel side: checks and records for test cells
+    nbkit.grading.heldout      held-out image sets scored by the grader (kernel side too)
+    nbkit.grading.references   nbkit names hidden from an assignment's sandbox; the stub
+    nbkit.grading.authoring    build nbgrader source notebooks from short scripts
+    nbkit.grading.release      solutions/<a>/<a>.ipynb -> exercises/<a>/<a>.ipynb
+    nbkit.grading.notebooks    nbgrader metadata, notebook I/O, restoring test cells
+    nbkit.grading.submissions  finding and safely reading submissions, naming students
+    nbkit.grading.sandbox      the bubblewrap sandbox of one kernel, its limits and identity
+    nbkit.grading.execute      running cells in a (sandboxed) kernel with timeouts
+    nbkit.grading.verdicts     deciding test cells from records, in the grader
+    nbkit.grading.grade        ``nbkit grade``: one run over many submissions
+    nbkit.grading.output       the CSV and JSON grade files
+    nbkit.grading.feedback     per-student HTML feedback
+    nbkit.grading.cli          the ``nbkit`` command
 
 Layout (nbgrader compatible, see ``nbgrader_config.py``): sources in ``solutions/<a>/<a>.ipynb``,
-released student versions in ``exercises/<a>/<a>.ipynb``.
-
-Submodules are imported on first use so that ``from nbkit.grading.checks import ...`` inside a
-student's kernel stays cheap.
+released student versions in ``exercises/<a>/<a>.ipynb``. Submodules are imported on first use,
+so ``from nbkit.grading.checks import ...`` inside a student's kernel stays cheap.
 """
 
 import importlib
 
-_SUBMODULES = ("checks", "authoring", "release", "grade", "execute", "notebooks", "feedback")
+_SUBMODULES = ("checks", "heldout", "references", "authoring", "release", "notebooks",
+               "submissions", "sandbox", "execute", "verdicts", "grade", "output", "feedback",
+               "cli")
 __all__ = list(_SUBMODULES)
 
 

@@ -37,6 +37,7 @@ from .notebooks import (
     END_SOLUTION,
     SOURCE_DIR,
     find_course_root,
+    grading_settings,
     write_notebook,
 )
 
@@ -136,9 +137,19 @@ def notebook(cells: list) -> nbformat.NotebookNode:
     return nb
 
 
-def write_source(assignment: str, cells: list, root: str | Path | None = None) -> Path:
-    """Write ``<root>/solutions/<assignment>/<assignment>.ipynb`` (root: the course folder)."""
+def write_source(assignment: str, cells: list, root: str | Path | None = None,
+                 grading: dict | None = None) -> Path:
+    """Write ``<root>/solutions/<assignment>/<assignment>.ipynb`` (root: the course folder).
+
+    ``grading``: the assignment's grading settings (``timeout``, ``wall``, ``memory_mb``,
+    ``heldout``, ``data``; see :func:`nbkit.grading.notebooks.grading_settings`), stored in
+    ``metadata.nbkit.grading`` of the source only.
+    """
     root = Path(root) if root is not None else find_course_root()
     path = root / SOURCE_DIR / assignment / f"{assignment}.ipynb"
-    write_notebook(notebook(cells), path)
+    nb = notebook(cells)
+    if grading:
+        nb.metadata["nbkit"] = {"grading": dict(grading)}
+        grading_settings(nb)  # validate
+    write_notebook(nb, path)
     return path

@@ -1,47 +1,52 @@
-"""Execute a notebook in a fresh, resource-limited kernel, cell by cell, never raising.
+"""Run a notebook's code cells in a fresh kernel, one by one, never raising for cell errors.
 
-:func:`run_notebook` is used both by ``nbkit release`` (to find the cells of an exercise that raise)
-and by ``nbkit grade`` (to run solutions and submissions). It returns one :class:`CellRun` per cell:
-``status`` is ``"ok"``, ``"error"``, ``"timeout"``, ``"not_run"`` (kernel died earlier) or
-``"skipped"`` (markdown/raw/empty), and the ``records`` (see :mod:`nbkit.grading.checks`) the
-cell emitted, captured when each output message arrives (later ``clear_output`` or display
-updates cannot alter them).
+:func:`run_cells` talks the Jupyter protocol itself (``jupyter_client``), so it keeps only what
+grading needs from each cell: its status (``ok``, ``error``, ``timeout``, ``not_run`` after the
+kernel died, ``skipped`` for markdown/raw/empty cells), its error (exception type, message,
+traceback; capped) and the records of :mod:`nbkit.grading.checks` it published (at most
+:data:`MAX_RECORDS` per cell, :data:`MAX_RECORD_BYTES` in all). Messages are taken only from the
+reply to the grader's own request for that cell. Other outputs are not kept; a cell whose output
+exceeds :data:`MAX_OUTPUT_BYTES` or :data:`MAX_MESSAGES` messages is stopped like a cell that
+hangs.
 
-Safety: the kernel is launched by :mod:`nbkit.grading.kernel` with ``RLIMIT_AS`` (``memory_mb``);
-each cell has a timeout after which the kernel is interrupted (and restarted if the interrupt does
-not stop it); outputs are capped per cell (``output_cap`` characters, at most ``max_records``
-records of at most 1 MB each), so neither an endless print loop nor a 100 MB string reaches the
-saved notebook. With ``sandbox_uid`` (grader running as root) the kernel runs its cells as that
-unprivileged uid (see :mod:`nbkit.grading.kernel`).
+A cell that exceeds ``timeout`` seconds is interrupted (an ``interrupt_request`` message); if it
+still does not finish, the kernel is killed and a **new** kernel is started for the next cells:
+with a :class:`Launch` that makes sandboxes, a new sandbox (new uid, folders and cgroup).
+
+Kernels talk over ZMQ's ipc transport in a private run folder (so a kernel without a network
+namespace works, and no port on the host is opened).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-from jupyter_client.kernelspec import KernelSpecManager
+import zmq
+import zmq.asyncio
+from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from .checks import RECORD_MIMETYPE
+from .sandbox import Limits, Sandbox, set_rlimits
 
-KERNEL_NAME = "nbkit-grader"
-TIMEOUT_ENAME = "CellTimeoutError"
 DEFAULT_TIMEOUT = 60
-DEFAULT_MEMORY_MB = 2048
-DEFAULT_OUTPUT_CAP = 200_000
-MAX_RECORDS_PER_CELL = 1000
-MAX_RECORD_CHARS = 1_000_000
-MAX_TRACEBACK_LINES = 60
+STARTUP_TIMEOUT = 120
+INTERRUPT_GRACE = 10
+MAX_RECORDS = 1000
+MAX_RECORD_BYTES = 32_000_000
+MAX_OUTPUT_BYTES = 64_000_000
+MAX_MESSAGES = 200_000
+KERNEL_ARGV = [sys.executable, "-s", "-P", "-m", "ipykernel_launcher", "-f",
+               "{connection_file}", "--HistoryManager.enabled=False"]
 
 
 @dataclass
@@ -56,210 +61,262 @@ class CellRun:
 
 @dataclass
 class NotebookRun:
-    nb: nbformat.NotebookNode
     cells: list[CellRun]
     kernel_died: bool = False
     timed_out: bool = False
+    restarts: int = 0
     message: str = ""
+    seconds: float = 0.0
 
 
-def _write_kernelspec(root: Path, memory_mb: int | None, stream_cap: int,
-                      sandbox_uid: int | None = None) -> Path:
-    spec_dir = root / "kernels" / KERNEL_NAME
-    spec_dir.mkdir(parents=True, exist_ok=True)
-    argv = [sys.executable, "-m", "nbkit.grading.kernel"]
-    if memory_mb:
-        argv += ["--memory-mb", str(int(memory_mb))]
-    if stream_cap:
-        argv += ["--stream-cap", str(int(stream_cap))]
-    if sandbox_uid is not None:
-        argv += ["--sandbox-uid", str(int(sandbox_uid)), "--HistoryManager.hist_file=:memory:"]
-    argv += ["-f", "{connection_file}"]
-    spec = {"argv": argv, "display_name": "nbkit grader (Python)", "language": "python"}
-    (spec_dir / "kernel.json").write_text(json.dumps(spec))
-    return root / "kernels"
+@dataclass
+class Launch:
+    """How to start a kernel. ``sandbox``: makes a new :class:`Sandbox` for every start (then
+    ``env`` and ``cwd`` are ignored: the sandbox sets both); else the kernel runs directly in
+    ``cwd`` with ``env`` and, if given, the rlimits of ``limits``."""
+
+    env: dict = field(default_factory=dict)
+    cwd: str | None = None
+    sandbox: Callable[[], Sandbox] | None = None
+    limits: Limits | None = None
+    argv: list[str] = field(default_factory=lambda: list(KERNEL_ARGV))
+
+
+def kernel_env(extra: dict | None = None) -> dict:
+    """Environment of a kernel that is not sandboxed: the caller's, single-threaded BLAS,
+    headless matplotlib, plus ``extra``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NBKIT_GRADING")}
+    env.update(MPLBACKEND="Agg", OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1",
+               MKL_NUM_THREADS="1", PYDEVD_DISABLE_FILE_VALIDATION="1")
+    env.update(extra or {})
+    return env
+
+
+class _Manager(AsyncKernelManager):
+    """Kernel manager whose kernel command runs inside ``self.sandbox`` (if set)."""
+
+    sandbox: Sandbox | None = None
+
+    def format_kernel_cmd(self, extra_arguments=None):
+        cmd = super().format_kernel_cmd(extra_arguments)
+        return self.sandbox.command(cmd) if self.sandbox is not None else cmd
+
+    def write_connection_file(self, **kwargs):
+        super().write_connection_file(**kwargs)
+        if self.sandbox is not None:  # readable by the sandbox's uid, writable by nobody else
+            os.chmod(self.connection_file, 0o644)
+
+
+class Kernel:
+    """A started kernel: manager, client and (maybe) its sandbox and run folder."""
+
+    def __init__(self, km: _Manager, run_dir: Path, own_dir: bool):
+        self.km, self.run_dir, self._own_dir = km, run_dir, own_dir
+        self.kc = None
+
+    @classmethod
+    async def start(cls, launch: Launch) -> Kernel:
+        sandbox = launch.sandbox() if launch.sandbox is not None else None
+        run_dir = sandbox.run_dir if sandbox else Path(tempfile.mkdtemp(prefix="nbkit-run-"))
+        km = _Manager(transport="ipc", ip=str(run_dir / "k"),
+                      connection_file=str(run_dir / "kernel.json"))
+        km._kernel_spec = KernelSpec(argv=launch.argv, language="python",
+                                     display_name="nbkit grading kernel",
+                                     interrupt_mode="message")
+        km.sandbox = sandbox
+        if sandbox is not None:
+            kwargs = {"env": {"PATH": "/usr/bin:/bin"}, "cwd": str(run_dir),
+                      "preexec_fn": sandbox.preexec}
+        else:
+            limits = launch.limits
+            kwargs = {"env": launch.env, "cwd": launch.cwd or str(run_dir)}
+            if limits is not None:
+                kwargs["preexec_fn"] = lambda: set_rlimits(limits)
+        kernel = cls(km, run_dir, own_dir=sandbox is None)
+        try:
+            await km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                  stdin=subprocess.DEVNULL, **kwargs)
+            kernel.kc = km.client()
+            kernel.kc.start_channels()
+            await kernel.kc.wait_for_ready(timeout=STARTUP_TIMEOUT)
+            if sandbox is not None:
+                sandbox.seal()
+        except BaseException:
+            await kernel.close()
+            raise
+        return kernel
+
+    async def close(self) -> None:
+        try:
+            if self.kc is not None:
+                self.kc.stop_channels()
+        except Exception:  # noqa: BLE001 - closing must not fail
+            pass
+        try:
+            if self.km.has_kernel:
+                await self.km.shutdown_kernel(now=True)
+        except Exception:  # noqa: BLE001
+            pass
+        finally:
+            if self.km.sandbox is not None:
+                self.km.sandbox.close()
+            if self._own_dir:
+                shutil.rmtree(self.run_dir, ignore_errors=True)
+
+
+def _error(ename: str, evalue: str, traceback=()) -> dict:
+    tb = [str(t)[:2000] for t in list(traceback)[-30:]]
+    return {"ename": str(ename)[:200], "evalue": str(evalue)[:4000], "traceback": tb}
 
 
 def _size(data) -> int:
     if isinstance(data, str):
         return len(data)
-    if isinstance(data, list):
-        return sum(_size(d) for d in data)
     if isinstance(data, dict):
-        return sum(_size(v) for v in data.values())
+        return sum(_size(k) + _size(v) for k, v in data.items())
+    if isinstance(data, list):
+        return sum(_size(v) for v in data)
     return 8
 
 
-class GradingClient(NotebookClient):
-    """``NotebookClient`` that captures records and caps outputs as they arrive."""
+class _Collector:
+    """Keeps the records and the error of one cell from its iopub messages."""
 
-    def __init__(self, *args, output_cap: int = DEFAULT_OUTPUT_CAP, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.output_cap = output_cap
-        self.cell_records: dict[int, list] = {}
-        self._cell_chars: dict[int, int] = {}
-        self._truncated: set[int] = set()
+    def __init__(self, run: CellRun):
+        self.run, self.output_bytes, self.record_bytes, self.messages = run, 0, 0, 0
+        self.idle = False
 
-    def output(self, outs, msg, display_id, cell_index):
-        msg_type = msg["msg_type"]
-        content = msg.get("content", {})
-        if msg_type in ("display_data", "execute_result"):
-            data = content.get("data") or {}
-            if RECORD_MIMETYPE in data:
-                recs = self.cell_records.setdefault(cell_index, [])
-                payload = data[RECORD_MIMETYPE]
-                if isinstance(payload, dict) and len(recs) < MAX_RECORDS_PER_CELL \
-                        and _size(payload) <= MAX_RECORD_CHARS:
-                    recs.append(payload)
-                return None  # records are never stored in the notebook
-        if msg_type == "error":
-            tb = list(content.get("traceback") or [])
-            if len(tb) > MAX_TRACEBACK_LINES:
-                tb = tb[:5] + ["..."] + tb[-(MAX_TRACEBACK_LINES - 6):]
-            content["traceback"] = [str(t)[:5000] for t in tb]
-            content["evalue"] = str(content.get("evalue", ""))[:5000]
-            return super().output(outs, msg, display_id, cell_index)
-        used = self._cell_chars.get(cell_index, 0)
-        room = self.output_cap - used
-        size = _size(content.get("text", "")) if msg_type == "stream" \
-            else _size(content.get("data", {}))
-        if size <= room:
-            self._cell_chars[cell_index] = used + size
-            return super().output(outs, msg, display_id, cell_index)
-        if msg_type == "stream" and room > 0:
-            content["text"] = str(content.get("text", ""))[:room]
-            self._cell_chars[cell_index] = self.output_cap
-            super().output(outs, msg, display_id, cell_index)
-        if cell_index not in self._truncated:
-            self._truncated.add(cell_index)
-            outs.append(nbformat.v4.new_output(
-                "stream", name="stderr",
-                text=f"\n[nbkit: output of this cell truncated at {self.output_cap} characters]\n",
-            ))
-        return None
+    def __call__(self, msg: dict) -> None:
+        kind, content = msg["header"]["msg_type"], msg.get("content") or {}
+        size = _size(content)
+        self.output_bytes += size
+        self.messages += 1
+        if kind == "status":
+            self.idle = content.get("execution_state") == "idle"
+        elif kind in ("display_data", "execute_result", "update_display_data"):
+            payload = (content.get("data") or {}).get(RECORD_MIMETYPE)
+            if isinstance(payload, dict) and len(self.run.records) < MAX_RECORDS \
+                    and self.record_bytes + size <= MAX_RECORD_BYTES:
+                self.record_bytes += size
+                self.run.records.append(payload)
+        elif kind == "error" and self.run.error is None:
+            self.run.error = _error(content.get("ename", ""), content.get("evalue", ""),
+                                    content.get("traceback") or [])
 
 
-def kernel_env(extra: dict | None = None) -> dict:
-    """Environment for a grading kernel: single-threaded BLAS, headless matplotlib, ``extra``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("NBKIT_GRADE_")}
-    env.update({
-        "MPLBACKEND": "Agg",
-        "OMP_NUM_THREADS": "1",
-        "OPENBLAS_NUM_THREADS": "1",
-        "MKL_NUM_THREADS": "1",
-        "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-    })
-    env.update(extra or {})
-    return env
+async def _await_reply(kernel: Kernel, msg_id: str, deadline: float,
+                       collect: _Collector) -> str | dict:
+    """The reply content for ``msg_id`` once the kernel is idle, or ``"timeout"``, ``"dead"``,
+    ``"flood"``."""
+    poller = zmq.asyncio.Poller()
+    iopub, shell = kernel.kc.iopub_channel.socket, kernel.kc.shell_channel.socket
+    poller.register(iopub, zmq.POLLIN)
+    poller.register(shell, zmq.POLLIN)
+    reply = None
+    while reply is None or not collect.idle:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "timeout"
+        events = dict(await poller.poll(int(1000 * min(left, 1.0))))
+        if not events:
+            if not await kernel.km.is_alive():
+                return "dead"
+            continue
+        if iopub in events:
+            msg = await kernel.kc.iopub_channel.get_msg(timeout=0)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                collect(msg)
+                if collect.output_bytes > MAX_OUTPUT_BYTES or collect.messages > MAX_MESSAGES:
+                    return "flood"
+        if shell in events:
+            msg = await kernel.kc.shell_channel.get_msg(timeout=0)
+            if msg["parent_header"].get("msg_id") == msg_id:
+                reply = msg.get("content") or {}
+    return reply
 
 
-async def _responsive(kc, seconds: float) -> bool:
-    try:
-        reply = await kc.execute_interactive("pass", store_history=False, timeout=seconds,
-                                             output_hook=lambda msg: None)
-    except Exception:
-        return False
-    return reply is not None
+async def _run_cell(kernel: Kernel, source: str, run: CellRun, timeout: float) -> str:
+    """Execute one cell; sets ``run``; returns ``"ok"``, ``"restart"`` (kill the kernel and
+    start a new one) or ``"dead"``."""
+    collect = _Collector(run)
+    msg_id = kernel.kc.execute(source, store_history=False, allow_stdin=False,
+                               stop_on_error=False)
+    reply = await _await_reply(kernel, msg_id, time.monotonic() + timeout, collect)
+    if reply == "timeout":
+        run.status = "timeout"
+        run.error = _error("CellTimeoutError", f"cell execution exceeded {timeout:g} s")
+        await kernel.km.interrupt_kernel()
+        after = await _await_reply(kernel, msg_id, time.monotonic() + INTERRUPT_GRACE, collect)
+        return "ok" if isinstance(after, dict) else ("dead" if after == "dead" else "restart")
+    if reply == "flood":
+        run.status = "error"
+        run.error = _error("OutputLimitError",
+                           f"the cell printed more than {MAX_OUTPUT_BYTES} bytes")
+        return "restart"
+    if reply == "dead":
+        run.status = "error"
+        run.error = run.error or _error("DeadKernelError", "the kernel died")
+        return "dead"
+    if reply.get("status") == "ok":
+        run.status = "ok"
+    else:
+        run.status = "error"
+        run.error = run.error or _error(reply.get("ename", "Error"), reply.get("evalue", ""),
+                                        reply.get("traceback") or [])
+    return "ok"
 
 
-async def _run(nb, cells: list[CellRun], *, timeout, memory_mb, output_cap, env, cwd,
-               result: NotebookRun, sandbox_uid: int | None = None) -> None:
-    with tempfile.TemporaryDirectory(prefix="nbkit-kspec-") as spec_root:
-        ksm = KernelSpecManager(kernel_dirs=[str(_write_kernelspec(
-            Path(spec_root), memory_mb, output_cap * 5, sandbox_uid))])
-        km = AsyncKernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=ksm)
-        client = GradingClient(
-            nb, km=km, kernel_name=KERNEL_NAME, timeout=timeout, allow_errors=True,
-            interrupt_on_timeout=True, startup_timeout=120, iopub_timeout=5,
-            error_on_timeout={"ename": TIMEOUT_ENAME,
-                              "evalue": f"cell execution exceeded {timeout} s",
-                              "traceback": [f"{TIMEOUT_ENAME}: cell execution exceeded "
-                                            f"{timeout} s"]},
-            record_timing=False, output_cap=output_cap, skip_cells_with_tag="nbkit-never-skip",
-        )
-        replies: dict[int, dict] = {}
+async def run_cells(sources: list[str | None], launch: Launch, *,
+                    timeout: float = DEFAULT_TIMEOUT, wall: float | None = None) -> NotebookRun:
+    """Run every non-empty source (``None``: not a code cell) in order in a fresh kernel.
 
-        def on_executed(cell, cell_index, execute_reply):
-            replies[cell_index] = execute_reply
-
-        client.on_cell_executed = on_executed
-        async with client.async_setup_kernel(env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                                             stderr=subprocess.DEVNULL):
-            for i, cell in enumerate(nb.cells):
-                run = cells[i]
-                if cell.cell_type != "code" or not cell.source.strip():
-                    continue
-                if result.kernel_died:
-                    run.status = "not_run"
-                    continue
-                try:
-                    await client.async_execute_cell(cell, i)
-                except (DeadKernelError, asyncio.CancelledError) as exc:
-                    result.kernel_died = True
-                    result.message = f"kernel died while running cell {i}: {exc}"
-                    run.status = "error"
-                    run.error = {"ename": "DeadKernelError", "evalue": "the kernel died",
-                                 "traceback": []}
-                    run.records = client.cell_records.get(i, [])
-                    continue
-                except CellTimeoutError as exc:  # only if interrupting is impossible
-                    run.status = "timeout"
-                    run.error = {"ename": TIMEOUT_ENAME, "evalue": str(exc)[:500],
-                                 "traceback": []}
-                    result.timed_out = True
-                    continue
-                except Exception as exc:  # noqa: BLE001 - a broken cell must not stop grading
-                    run.status = "error"
-                    run.error = {"ename": type(exc).__name__, "evalue": str(exc)[:2000],
-                                 "traceback": []}
-                    continue
-                run.records = client.cell_records.get(i, [])
-                content = (replies.get(i) or {}).get("content", {})
-                if content.get("status") == "error":
-                    run.error = {"ename": content.get("ename", ""),
-                                 "evalue": str(content.get("evalue", ""))[:5000],
-                                 "traceback": [str(t)[:5000] for t in
-                                               (content.get("traceback") or [])[-40:]]}
-                    run.status = "timeout" if content.get("ename") == TIMEOUT_ENAME else "error"
-                elif not content and cell.outputs and any(
-                        o.get("output_type") == "error" for o in cell.outputs):
-                    run.status = "error"
-                else:
-                    run.status = "ok"
-                if run.status == "timeout":
-                    result.timed_out = True
-                    if not await _responsive(client.kc, 10):
-                        # the interrupt did not stop the cell: start over with a fresh kernel
-                        await km.restart_kernel(now=True)
-                        await client.kc.wait_for_ready(timeout=120)
-
-
-def run_notebook(nb: nbformat.NotebookNode, *, timeout: float = DEFAULT_TIMEOUT,
-                 memory_mb: int | None = DEFAULT_MEMORY_MB,
-                 output_cap: int = DEFAULT_OUTPUT_CAP, env_extra: dict | None = None,
-                 cwd: str | os.PathLike | None = None,
-                 sandbox_uid: int | None = None) -> NotebookRun:
-    """Execute ``nb`` (modified in place: outputs) in a fresh kernel; never raises for cell errors.
-
-    ``timeout``: seconds per cell. ``memory_mb``: address-space limit of the kernel.
-    ``env_extra``: extra environment variables for the kernel. ``cwd``: kernel working directory
-    (a fresh temporary directory when ``None``). ``sandbox_uid``: the kernel drops to this uid
-    (and gid) once it is set up, before any cell runs (the caller must be root; ``cwd`` should be
-    owned by that uid).
+    ``timeout``: seconds per cell; ``wall``: seconds for the whole run (cells left when it is
+    over are ``not_run``). A kernel that dies leaves the later cells ``not_run``.
     """
-    cells = [CellRun(index=i) for i in range(len(nb.cells))]
-    result = NotebookRun(nb=nb, cells=cells)
-    env = kernel_env(env_extra)
-    with tempfile.TemporaryDirectory(prefix="nbkit-run-") as tmp:
-        work = str(cwd) if cwd is not None else tmp
-        try:
-            asyncio.run(_run(nb, cells, timeout=timeout, memory_mb=memory_mb,
-                             output_cap=output_cap, env=env, cwd=work, result=result,
-                             sandbox_uid=sandbox_uid))
-        except Exception as exc:  # noqa: BLE001 - e.g. kernel failed to start
-            result.kernel_died = True
-            result.message = result.message or f"{type(exc).__name__}: {exc}"
-            for c, run in zip(nb.cells, cells, strict=True):
-                if c.cell_type == "code" and c.source.strip() and run.status == "skipped":
-                    run.status = "not_run"
+    t0 = time.monotonic()
+    result = NotebookRun(cells=[CellRun(index=i) for i in range(len(sources))])
+    todo = [i for i, s in enumerate(sources) if s is not None and s.strip()]
+    for i in todo:
+        result.cells[i].status = "not_run"
+    kernel = None
+    try:
+        kernel = await Kernel.start(launch)
+        for i in todo:
+            run = result.cells[i]
+            left = timeout if wall is None else min(timeout, wall - (time.monotonic() - t0))
+            if left <= 0:
+                result.message = f"the notebook exceeded its {wall:g} s limit"
+                result.timed_out = True
+                break
+            outcome = await _run_cell(kernel, sources[i], run, left)
+            result.timed_out |= run.status == "timeout"
+            if outcome == "dead":
+                result.kernel_died = True
+                result.message = f"the kernel died while running cell {i}"
+                break
+            if outcome == "restart":
+                await kernel.close()
+                kernel = None
+                result.restarts += 1
+                kernel = await Kernel.start(launch)
+    except Exception as exc:  # noqa: BLE001 - e.g. a kernel that does not start
+        result.kernel_died = True
+        result.message = result.message or f"{type(exc).__name__}: {exc}"[:1000]
+    finally:
+        if kernel is not None:
+            await kernel.close()
+    result.seconds = round(time.monotonic() - t0, 3)
     return result
+
+
+def run_notebook(nb, *, timeout: float = DEFAULT_TIMEOUT, launch: Launch | None = None,
+                 wall: float | None = None) -> NotebookRun:
+    """Run the code cells of ``nb`` (not modified) in a fresh kernel; see :func:`run_cells`.
+
+    Without ``launch``: a plain, unsandboxed kernel in a temporary folder (trusted notebooks:
+    ``nbkit release`` and tests).
+    """
+    sources = [c.source if c.cell_type == "code" else None for c in nb.cells]
+    with tempfile.TemporaryDirectory(prefix="nbkit-cwd-") as tmp:
+        launch = launch or Launch(env=kernel_env(), cwd=tmp)
+        return asyncio.run(run_cells(sources, launch, timeout=timeout, wall=wall))

@@ -122,30 +122,69 @@ def write_notebook(nb, path: str | os.PathLike) -> None:
     path.write_text(dumps_notebook(nb), encoding="utf-8")
 
 
-def load_submission(path: str | os.PathLike, max_bytes: int = 50_000_000):
-    """Read a submitted notebook defensively; raises ``ValueError`` with a reason if unusable."""
-    path = Path(path)
-    size = path.stat().st_size
-    if size > max_bytes:
-        raise ValueError(f"file is {size} bytes, larger than the {max_bytes}-byte limit")
+MAX_NOTEBOOK_BYTES = 50_000_000
+
+
+def parse_submission(data: bytes):
+    """A submitted notebook from its bytes (nbformat 3 or 4; converted to 4); raises
+    ``ValueError`` with a reason if it is not a usable notebook."""
+    if len(data) > MAX_NOTEBOOK_BYTES:
+        raise ValueError(f"file is {len(data)} bytes, larger than the {MAX_NOTEBOOK_BYTES}-byte "
+                         "limit")
     try:
-        raw = json.loads(path.read_bytes().decode("utf-8"))
+        text = data.decode("utf-8")
+        raw = json.loads(text)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ValueError(f"not a JSON notebook: {exc}") from None
-    if not isinstance(raw, dict) or not isinstance(raw.get("cells"), list):
-        raise ValueError("not a notebook: no list of cells")
+    if not isinstance(raw, dict) or not isinstance(raw.get("nbformat"), int):
+        raise ValueError("not a notebook: no nbformat version")
+    if raw["nbformat"] not in (3, 4):
+        raise ValueError(f"unsupported nbformat version {raw['nbformat']} (expected 3 or 4)")
     try:
-        nb = nbformat.reads(json.dumps(raw), as_version=4)
+        nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # noqa: BLE001
         raise ValueError(f"not a readable notebook: {type(exc).__name__}: {exc}") from None
+    if not isinstance(nb.get("cells"), list):
+        raise ValueError("not a notebook: no list of cells")
     for i, cell in enumerate(nb.cells):
         if not isinstance(cell, dict) or cell.get("cell_type") not in ("code", "markdown", "raw"):
             raise ValueError(f"cell {i} is malformed")
         if not isinstance(cell.get("source", ""), str):
             raise ValueError(f"cell {i} has a non-text source")
         if not isinstance(cell.get("metadata", {}), dict):
-            raise ValueError(f"cell {i} has malformed metadata")
+            cell["metadata"] = {}
     return nb
+
+
+def grading_settings(source) -> dict:
+    """The assignment's own grading settings, ``metadata.nbkit.grading`` of its source notebook:
+    ``timeout`` (s per cell), ``memory_mb`` (per kernel), ``wall`` (s per notebook),
+    ``heldout`` (held-out set names) and ``data`` (files below ``$NBKIT_DATA`` the sandbox may
+    read). Raises :class:`GradingError` for malformed values."""
+    meta = source.metadata.get("nbkit", {}).get("grading", {})
+    if not isinstance(meta, dict):
+        raise GradingError("metadata.nbkit.grading must be a mapping")
+    out = {}
+    for key in ("timeout", "wall"):
+        if key in meta:
+            if not isinstance(meta[key], (int, float)) or meta[key] <= 0:
+                raise GradingError(f"metadata.nbkit.grading.{key} must be a positive number")
+            out[key] = float(meta[key])
+    if "memory_mb" in meta:
+        if not isinstance(meta["memory_mb"], int) or meta["memory_mb"] < 256:
+            raise GradingError("metadata.nbkit.grading.memory_mb must be an int >= 256")
+        out["memory_mb"] = meta["memory_mb"]
+    for key in ("heldout", "data"):
+        value = meta.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise GradingError(f"metadata.nbkit.grading.{key} must be a list of strings")
+        if key == "data" and any(Path(v).is_absolute() or ".." in Path(v).parts for v in value):
+            raise GradingError("metadata.nbkit.grading.data: paths relative to $NBKIT_DATA")
+        out[key] = list(value)
+    unknown = set(meta) - {"timeout", "wall", "memory_mb", "heldout", "data"}
+    if unknown:
+        raise GradingError(f"metadata.nbkit.grading: unknown keys {sorted(unknown)}")
+    return out
 
 
 # --------------------------------------------------------------------------------------------
@@ -159,64 +198,95 @@ def _clean_code_cell(cell):
     return cell
 
 
-def restore_cells(submission, source):
-    """Return a copy of ``submission`` in which every protected cell of ``source`` (test cells
-    with their hidden tests, locked cells) replaces the submission's cell with the same grade_id,
-    or is re-inserted after the nearest preceding source cell that the submission still has.
+def released_source(cell) -> str:
+    """What a protected cell looks like in the exercise: a test cell without its hidden tests."""
+    src = cell.get("source", "")
+    return src.split(BEGIN_HIDDEN)[0] if is_test_cell(cell) else src
 
-    Duplicated grade_ids in the submission keep only their first occurrence's metadata. All
-    outputs are cleared and the kernelspec is the source's.
-    """
+
+def _norm(text: str) -> str:
+    return "\n".join(line.rstrip() for line in text.strip().splitlines())
+
+
+def _identify(nb, source, warnings: list[str]) -> list[str | None]:
+    """The source grade_id of every submission cell: its metadata's, else (no or unknown
+    metadata) a protected source cell with the same text, else the source cell at the same
+    position when both notebooks have equally many cells of the same types."""
+    known = {grade_id(c): c for c in source.cells if grade_id(c)}
+    ids: list[str | None] = []
+    for cell in nb.cells:
+        gid = grade_id(cell)
+        ids.append(gid if gid in known and gid not in ids else None)
+    protected = [c for c in source.cells if grade_id(c) and is_protected(c)]
+    by_text: dict[tuple, list[str]] = {}
+    for c in protected:
+        by_text.setdefault((c.cell_type, _norm(released_source(c))), []).append(grade_id(c))
+    for i, cell in enumerate(nb.cells):
+        if ids[i] is None and not grade_id(cell):
+            for gid in by_text.get((cell.get("cell_type"), _norm(cell.get("source", ""))), []):
+                if gid not in ids:
+                    ids[i] = gid
+                    warnings.append(f"cell {i} has no nbgrader metadata: matched to {gid!r} "
+                                    "by its text")
+                    break
+    same_shape = len(nb.cells) == len(source.cells) and all(
+        a.get("cell_type") == b.cell_type for a, b in zip(nb.cells, source.cells, strict=True))
+    if same_shape:
+        for i, (cell, src) in enumerate(zip(nb.cells, source.cells, strict=True)):
+            gid = grade_id(src)
+            if ids[i] is None and gid and gid not in ids and not grade_id(cell):
+                ids[i] = gid
+                warnings.append(f"cell {i} has no nbgrader metadata: matched to {gid!r} by its "
+                                "position")
+    return ids
+
+
+def restore_cells(submission, source, warnings: list[str] | None = None):
+    """A copy of ``submission`` in which every protected cell of ``source`` (test cells with
+    their hidden tests, locked cells) replaces the submission's cell with the same grade_id
+    (see :func:`_identify` for cells whose metadata an editor stripped), or is inserted after
+    the nearest preceding source cell the submission still has. Outputs are cleared, the
+    kernelspec is the source's; ``warnings`` (a list) receives what was guessed or missing."""
+    warnings = [] if warnings is None else warnings
     nb = copy.deepcopy(submission)
-    seen: set[str] = set()
     for cell in nb.cells:
         _clean_code_cell(cell)
-        gid = grade_id(cell)
+    ids = _identify(nb, source, warnings)
+    for cell, gid in zip(nb.cells, ids, strict=True):
         if gid is None:
-            continue
-        if gid in seen:
             cell["metadata"].pop("nbgrader", None)
-        seen.add(gid)
-
-    def position(gid):
-        for i, c in enumerate(nb.cells):
-            if grade_id(c) == gid:
-                return i
-        return None
-
-    previous_ids: list[str] = []
+        else:
+            cell["metadata"]["nbgrader"] = {**nbg(cell), "grade_id": gid}
+    positions = {gid: i for i, gid in enumerate(ids) if gid is not None}
+    cells = list(nb.cells)
+    previous: list[str] = []
     for src_cell in source.cells:
         gid = grade_id(src_cell)
         if gid is None:
             continue
         if is_protected(src_cell):
             new = _clean_code_cell(copy.deepcopy(src_cell))
-            pos = position(gid)
-            if pos is not None:
-                old_id = nb.cells[pos].get("id")
-                if old_id is not None:
-                    new["id"] = old_id
-                nb.cells[pos] = new
+            if gid in positions:
+                new["id"] = cells[positions[gid]].get("id") or new.get("id")
+                cells[positions[gid]] = new
             else:
-                insert_at = 0
-                for prev in reversed(previous_ids):
-                    p = position(prev)
-                    if p is not None:
-                        insert_at = p + 1
-                        break
-                nb.cells.insert(insert_at, new)
-        previous_ids.append(gid)
-
-    # unique cell ids (a re-inserted cell may collide with a student's cell)
-    ids: set[str] = set()
-    for i, cell in enumerate(nb.cells):
+                after = next((positions[p] for p in reversed(previous) if p in positions), -1)
+                cells.insert(after + 1, new)
+                ids.insert(after + 1, gid)
+                positions = {g: i for i, g in enumerate(ids) if g is not None}
+                if is_test_cell(src_cell):
+                    warnings.append(f"test cell {gid!r} was missing: restored from the source")
+        previous.append(gid)
+    nb.cells = cells
+    seen: set[str] = set()
+    for i, cell in enumerate(nb.cells):  # unique cell ids
         cid = cell.get("id")
-        if not cid or cid in ids:
+        if not isinstance(cid, str) or not cid or cid in seen:
             cid = f"nbkit-{i}"
-            while cid in ids:
+            while cid in seen:
                 cid += "x"
             cell["id"] = cid
-        ids.add(cid)
+        seen.add(cid)
     nb.nbformat, nb.nbformat_minor = 4, max(int(nb.get("nbformat_minor", 5) or 5), 5)
     nb.metadata["kernelspec"] = copy.deepcopy(source.metadata.get("kernelspec", {
         "name": "python3", "display_name": "Python 3", "language": "python"}))

@@ -100,6 +100,7 @@ def build_tags(nb, timeout: float = 120):
     """Copy of an already stripped notebook with exact ``raises-exception`` tags and without
     the authors' ``metadata.nbkit`` entries (wrong answers for the tests)."""
     nb = copy.deepcopy(nb)
+    nb.metadata.pop(AUTHOR_KEY, None)  # grading settings stay in the source
     for cell in nb.cells:
         cell.metadata.pop(AUTHOR_KEY, None)  # authoring data (e.g. wrong answers) stays private
         tags = [t for t in cell.metadata.get("tags", []) if t != RAISES_TAG]

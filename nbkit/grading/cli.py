@@ -1,11 +1,12 @@
 """The ``nbkit`` command line: ``nbkit release`` and ``nbkit grade``.
 
-    nbkit release [ASSIGNMENT ...] [--check] [--root DIR]
-    nbkit grade ASSIGNMENT SUBMISSION_OR_FOLDER ... [--csv grades.csv] [--jobs N]
-                [--timeout S] [--memory-mb M] [--feedback DIR] [--json FILE]
+    nbkit release [ASSIGNMENT ...] [--check] [--root DIR] [--timeout S]
+    nbkit grade ASSIGNMENT SUBMISSION_OR_FOLDER ... [--csv FILE] [--json FILE]
+                [--feedback DIR] [--jobs N] [--timeout S] [--wall S] [--memory-mb M]
+                [--no-sandbox] [--root DIR]
 
-Exit codes: 0 success (every submission graded or recorded with a status), 1 ``release --check``
-found differences, 2 usage/authoring error.
+Exit codes: 0 success (every submission has a row), 1 ``release --check`` found differences,
+2 usage or authoring error, or no sandbox can be made (the message says what is missing).
 """
 
 from __future__ import annotations
@@ -26,18 +27,24 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--root", help="course folder holding solutions/ (default: found from cwd)")
     r.add_argument("--timeout", type=float, default=120, help="per-cell timeout in seconds")
 
-    g = sub.add_parser("grade", help="grade submissions of one assignment")
+    g = sub.add_parser("grade", help="grade submissions of one assignment, each in a sandbox")
     g.add_argument("assignment", help="assignment name (the notebook's file stem)")
     g.add_argument("submissions", nargs="+", help="submitted .ipynb files or folders of them")
     g.add_argument("--csv", dest="csv_path", help="write one row per submission here")
-    g.add_argument("--jobs", type=int, default=None, help="parallel submissions (default: cores)")
-    g.add_argument("--timeout", type=float, default=60, help="per-cell timeout in seconds")
-    g.add_argument("--memory-mb", type=int, default=2048, help="address-space limit per kernel")
-    g.add_argument("--output-cap", type=int, default=200_000,
-                   help="characters of output kept per cell")
+    g.add_argument("--json", dest="json_path", help="write detailed results as JSON")
     g.add_argument("--feedback", dest="feedback_dir",
                    help="write DIR/<student>/<assignment>.html per submission")
-    g.add_argument("--json", dest="json_path", help="write detailed results as JSON")
+    g.add_argument("--jobs", type=int, default=None, help="parallel submissions (default: cores)")
+    g.add_argument("--timeout", type=float, default=None,
+                   help="seconds per cell (default: the assignment's, else 60)")
+    g.add_argument("--wall", type=float, default=None,
+                   help="seconds per notebook (default: the assignment's, else per-cell "
+                        "timeout x (code cells + 2))")
+    g.add_argument("--memory-mb", type=int, default=None,
+                   help="memory of each kernel's process tree (default: the assignment's, "
+                        "else 2048)")
+    g.add_argument("--no-sandbox", dest="sandbox", action="store_false",
+                   help="grade without an OS sandbox (UNSAFE; rows are marked 'unsandboxed')")
     g.add_argument("--root", help="course folder holding solutions/ (default: found from cwd)")
     return p
 
@@ -55,9 +62,10 @@ def main(argv: list[str] | None = None) -> int:
                            timeout=args.timeout)
         from nbkit.grading.grade import grade
 
-        grade(root, args.assignment, args.submissions, csv_path=args.csv_path, jobs=args.jobs,
-              timeout=args.timeout, memory_mb=args.memory_mb, output_cap=args.output_cap,
-              feedback_dir=args.feedback_dir, json_path=args.json_path)
+        grade(root, args.assignment, args.submissions, csv_path=args.csv_path,
+              json_path=args.json_path, feedback_dir=args.feedback_dir, jobs=args.jobs,
+              timeout=args.timeout, wall=args.wall, memory_mb=args.memory_mb,
+              sandbox=args.sandbox)
         return 0
     except GradingError as exc:
         print(f"nbkit: error: {exc}", file=sys.stderr)

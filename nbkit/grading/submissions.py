@@ -1,0 +1,180 @@
+"""Finding submissions, reading them safely, naming students.
+
+* Folders given on the command line are walked without following symlinks; every entry named
+  ``*.ipynb`` (outside ``.ipynb_checkpoints``) is a submission.
+* A submission is read only if it is a regular file reached without any symlink on the path as
+  given (each component is opened with ``O_NOFOLLOW``; the file with ``O_NONBLOCK``, so a FIFO
+  never blocks). Anything else -- a symlink, FIFO, device, socket, folder, or a file above
+  :data:`~nbkit.grading.notebooks.MAX_NOTEBOOK_BYTES` -- gets a row ``unreadable`` at once.
+* The student is named from the path *as given* (never from a symlink's target): the first
+  folder below the folder given (``subs/alice/...`` -> ``alice``; nbgrader's
+  ``submitted/<student>/<assignment>/<assignment>.ipynb`` -> ``<student>``), else the file stem
+  (``subs/bob.ipynb`` -> ``bob``). For a file given directly: its folder's name (the
+  grandparent's if that folder is named like the assignment), or the stem when it sits in the
+  current folder. Two submissions with one name (nested or duplicate folders) get distinct rows
+  ``name``, ``name-2``, ... and a warning.
+* In a per-student folder the student's other regular files (not symlinks, at most
+  :data:`MAX_FILES` files and :data:`MAX_FILES_BYTES` bytes) go into the kernel's working folder.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .notebooks import MAX_NOTEBOOK_BYTES
+
+MAX_FILES = 50
+MAX_FILES_BYTES = 20_000_000
+_SKIP_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
+
+
+@dataclass
+class Submission:
+    """One submitted notebook: ``path`` as given, its bytes or why it is ``unreadable``."""
+
+    path: Path
+    student: str
+    data: bytes | None = None
+    problem: str | None = None
+    folder: Path | None = None  # the student's own folder (per-student layouts only)
+    files: dict[str, bytes] = field(default_factory=dict)
+
+
+def _kind(mode: int) -> str:
+    for test, name in ((stat.S_ISLNK, "a symlink"), (stat.S_ISFIFO, "a FIFO"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                       (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def read_regular(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> bytes:
+    """The bytes of ``path`` if it is a regular file reached without symlinks (as given) and at
+    most ``limit`` bytes; else ``ValueError`` saying what it is."""
+    parts = path.parts
+    start = "/" if path.is_absolute() else "."
+    fd = os.open(start, os.O_PATH | os.O_DIRECTORY)
+    try:
+        for part in parts[1 if path.is_absolute() else 0:-1]:
+            try:
+                nxt = os.open(part, os.O_PATH | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as exc:
+                raise ValueError(f"the path goes through {part!r}, which is not a plain folder "
+                                 f"({exc.strerror})") from None
+            os.close(fd)
+            fd = nxt
+        try:
+            st = os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+        except OSError as exc:
+            raise ValueError(f"cannot read it: {exc.strerror}") from None
+        if not stat.S_ISREG(st.st_mode):
+            raise ValueError(f"it is {_kind(st.st_mode)}, not a regular file")
+        flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY
+        try:
+            ffd = os.open(parts[-1], flags, dir_fd=fd)
+        except OSError as exc:
+            raise ValueError(f"cannot read it: {exc.strerror}") from None
+        with os.fdopen(ffd, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if not stat.S_ISREG(st.st_mode):
+                raise ValueError(f"it is {_kind(st.st_mode)}, not a regular file")
+            if st.st_size > limit:
+                raise ValueError(f"file is {st.st_size} bytes, larger than the {limit}-byte "
+                                 "limit")
+            data = fh.read(limit + 1)
+        if len(data) > limit:
+            raise ValueError(f"file is larger than the {limit}-byte limit")
+        return data
+    finally:
+        os.close(fd)
+
+
+def _walk(folder: Path, warn) -> list[Path]:
+    """Every ``*.ipynb`` entry below ``folder`` (any file type), symlinked folders not entered."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        here = Path(dirpath)
+        for d in list(dirnames):
+            if d in _SKIP_DIRS:
+                dirnames.remove(d)
+            elif os.path.islink(here / d):
+                warn(f"warning: {here / d} is a symlink to a folder: not followed")
+        found += [here / f for f in filenames + dirnames if f.endswith(".ipynb")]
+    return sorted(found)
+
+
+def _name_in_folder(rel: Path) -> str:
+    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
+
+
+def _name_of_file(path: Path, assignment: str) -> str:
+    parent = path.parent
+    if parent.name == assignment and parent.parent.name not in ("", "."):
+        return parent.parent.name
+    return parent.name if parent.name not in ("", ".") else path.stem
+
+
+def _own_files(folder: Path, notebook: Path, warn) -> dict[str, bytes]:
+    files, total = {}, 0
+    for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+        p = Path(entry.path)
+        if p == notebook or entry.name.startswith(".") or not entry.is_file(follow_symlinks=False):
+            continue
+        if len(files) >= MAX_FILES or total + entry.stat(follow_symlinks=False).st_size \
+                > MAX_FILES_BYTES:
+            warn(f"warning: {folder}: more than {MAX_FILES} files or {MAX_FILES_BYTES} bytes; "
+                 "the rest is not copied")
+            break
+        try:
+            files[entry.name] = read_regular(p, MAX_FILES_BYTES)
+            total += len(files[entry.name])
+        except ValueError:
+            continue
+    return files
+
+
+def collect(paths: list[str], assignment: str, warn=print) -> list[Submission]:
+    """Submissions for the files and folders ``paths`` (as given), named and read."""
+    subs: list[Submission] = []
+    for arg in paths:
+        given = Path(arg)
+        if given.is_dir() and not given.is_symlink():
+            for f in _walk(given, warn):
+                rel = f.relative_to(given)
+                own = given / rel.parts[0] if len(rel.parts) > 1 else None
+                subs.append(Submission(f, _name_in_folder(rel),
+                                       folder=f.parent if own is not None else None))
+        else:
+            subs.append(Submission(given, _name_of_file(given, assignment)))
+    for k, sub in enumerate(subs):  # a name is a path component of the feedback folder
+        if sub.student in ("", ".", "..") or "/" in sub.student or "\0" in sub.student:
+            sub.student = f"student-{k + 1}"
+    counts: dict[str, int] = {}
+    for sub in subs:
+        counts[sub.student] = counts.get(sub.student, 0) + 1
+    seen: dict[str, int] = {}
+    for sub in subs:
+        if counts[sub.student] > 1:
+            seen[sub.student] = seen.get(sub.student, 0) + 1
+            if seen[sub.student] > 1:
+                k = seen[sub.student]
+                while f"{sub.student}-{k}" in counts:
+                    k += 1
+                new = f"{sub.student}-{k}"
+                counts[new] = 1
+                warn(f"warning: {sub.path}: another submission is also named {sub.student!r}; "
+                     f"this row is {new!r}")
+                sub.student = new
+    for sub in subs:
+        try:
+            sub.data = read_regular(sub.path)
+        except ValueError as exc:
+            sub.problem = str(exc)
+            continue
+        if sub.folder is not None:
+            sub.files = _own_files(sub.folder, sub.path, warn)
+    return subs
