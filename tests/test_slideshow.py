@@ -11,9 +11,8 @@ import re
 import shutil
 from pathlib import Path
 
-import pytest
-
 import browser
+import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

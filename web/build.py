@@ -33,7 +33,8 @@ STATIC_PICTURES = ("image/png", "image/svg+xml", "image/jpeg")
 # MathJax 2 for the slides (nbconvert's reveal template calls the MathJax 2 API on every slide
 # change), MathJax 3 for the website (Sphinx's MathJax 3 support); only the parts they load.
 SLIDE_ASSETS = [
-    ("reveal.js/dist", "reveal.js/dist"),
+    *((f"reveal.js/dist/{p}", f"reveal.js/dist/{p}") for p in (
+        "reveal.js", "reveal.css", "theme/white.css", "theme/fonts/source-sans-pro")),
     ("reveal.js/plugin/notes", "reveal.js/plugin/notes"),
     ("requirejs/require.js", "require.js"),
     ("jquery/dist/jquery.min.js", "jquery.min.js"),
@@ -154,12 +155,15 @@ def slides_exporter():
     c.SlidesExporter.extra_template_basedirs = [str(WEB / "templates")]
     c.SlidesExporter.template_name = "nbkit_reveal"
     c.SlidesExporter.reveal_url_prefix = "_assets/reveal.js"
-    c.SlidesExporter.reveal_theme = "white"  # its fonts ship with reveal.js (not Google Fonts)
+    c.SlidesExporter.reveal_theme = "white"  # its fonts ship with reveal.js (no Google Fonts)
     c.SlidesExporter.reveal_scroll = True  # a tall code cell + figure scrolls instead of clipping
     c.SlidesExporter.require_js_url = "_assets/require.js"
     c.SlidesExporter.jquery_url = "_assets/jquery.min.js"
     c.SlidesExporter.mathjax_url = "_assets/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"
-    return SlidesExporter(config=c)
+    exporter = SlidesExporter(config=c)
+    # plots carry no alt text (nbconvert fills in a generic one): one warning per deck, unneeded
+    exporter.log.addFilter(lambda record: "Alternative text" not in str(record.msg))
+    return exporter
 
 
 def build_slides(out: Path, notebooks: list[Path] | None = None, site: Path | None = None
