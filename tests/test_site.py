@@ -241,6 +241,18 @@ def test_exercise_pages_link_back_to_their_lecture(site):
             assert f'href="../../lectures/{Path(file).stem}.html"' in text, (name, file)
 
 
+def test_every_lecture_presents_from_its_slide_metadata(site):
+    for path in build.lectures():
+        cells = nbformat.read(path, as_version=4).cells
+        kinds = [c.metadata.get("slideshow", {}).get("slide_type", "-") for c in cells]
+        assert kinds[0] == "slide", f"{path.name}: the first cell must start a slide"
+        assert kinds.count("slide") >= 3, path.name
+        deck = (site / "slides" / f"{path.stem}.slides.html").read_text()
+        # nbconvert: <section> per slide around a <section> per sub-slide
+        assert deck.count("<section><section>") == kinds.count("slide"), path.name
+        assert deck.count("<section>") == 2 * kinds.count("slide") + kinds.count("subslide")
+
+
 # -- in a real browser, offline -------------------------------------------------------------------
 
 needs_chromium = pytest.mark.skipif(not Path(browser.CHROMIUM).exists(),

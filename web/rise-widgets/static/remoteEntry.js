@@ -1,5 +1,6 @@
 // nbkit-rise-widgets: a prebuilt JupyterLab extension of no plugins whose container offers
-// stand-ins for three JupyterLab packages when the page has none (see ../README.md).
+// stand-ins for three JupyterLab packages when the page has none (web/README.md, "Live slides
+// and ipywidgets 8").
 //
 // jupyterlab-rise 0.43 presents a notebook in a separate, smaller JupyterLab application that
 // does not share @jupyterlab/console, @jupyterlab/logconsole or @jupyterlab/mainmenu; the
