@@ -3,6 +3,8 @@ PY ?= python3
 VENV := .venv
 BIN := $(abspath $(VENV))/bin
 STAMP := $(VENV)/.installed-stamp
+LAB_EXTRAS := $(VENV)/share/jupyter/labextensions/nbkit-rise-widgets/static/remoteEntry.js
+WEB_ASSETS := web/node_modules/.package-lock.json
 # Point the data loaders at a local copy of the datasets when one sits beside the checkout;
 # otherwise nbkit downloads (and verifies) them into the user cache on first use.
 NBKIT_DATA ?= $(if $(wildcard ../shared/data/mnist),$(abspath ../shared/data),)
@@ -15,7 +17,8 @@ export PATH := $(BIN):$(PATH)
 export MPLBACKEND := Agg
 JOBS ?= 2
 
-.PHONY: install lab test test-unit test-notebooks test-exercises lint release bench bench-smoke clean
+.PHONY: install lab test test-unit test-notebooks test-exercises lint release bench bench-smoke clean \
+	slides site
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,11 +26,30 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# What live slides need besides jupyterlab-rise (web/install-lab-extras says what and why).
+$(LAB_EXTRAS): $(STAMP) web/install-lab-extras web/rise-widgets/package.json \
+		web/rise-widgets/static/remoteEntry.js web/lab/overrides.json
+	web/install-lab-extras $(abspath $(VENV))
+
+install: $(STAMP) $(LAB_EXTRAS)
+
+# reveal.js, MathJax, require.js and jQuery for the static slides and the website, as pinned
+# in web/package-lock.json (npm registry; nothing is fetched when the pages are viewed).
+$(WEB_ASSETS): web/package.json web/package-lock.json
+	npm ci --prefix web --ignore-scripts --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Static exports from the committed notebooks (never executed): reveal.js slides per lecture,
+# and the course website (lectures, lecture index, student exercises, slides). Both work offline.
+slides: $(STAMP) $(WEB_ASSETS)
+	$(BIN)/python -m web.build slides build/slides
+
+site: $(STAMP) $(WEB_ASSETS)
+	$(BIN)/python -m web.build site build/site
 
 # JupyterLab refuses to run as root (e.g. in a container) unless told it may.
 LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True,)
-lab: $(STAMP)
+lab: $(STAMP) $(LAB_EXTRAS)
 	env -u MPLBACKEND $(BIN)/jupyter lab --notebook-dir=. $(LAB_ROOT_FLAG) README.md
 
 # The suite runs $(JOBS) pytest workers on as many cores: one BLAS thread each avoids
@@ -41,7 +63,7 @@ test: $(STAMP) lint test-unit test-notebooks test-exercises
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test-unit: $(STAMP)
+test-unit: $(STAMP) $(LAB_EXTRAS) $(WEB_ASSETS)
 	$(BIN)/pytest -n $(JOBS) --dist loadfile --timeout 600 tests
 
 # Strict nbval: every text output of a lecture or solution must reproduce. Kernels use the
@@ -70,4 +92,4 @@ bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.train_speed --smoke
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache build web/node_modules

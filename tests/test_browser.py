@@ -7,31 +7,19 @@ that the picture changed, that no error output appeared and that the page reques
 outside 127.0.0.1. Skipped (with the reason) only where /usr/bin/chromium does not exist.
 """
 
-import json
-import os
 import re
-import secrets
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
-from urllib.parse import urlparse
 
+import browser
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO / "lectures" / "00_interactive_tour.ipynb"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-TIMEOUT_MS = 60_000
+CHROMIUM, CHROMIUM_FLAGS, TIMEOUT_MS = browser.CHROMIUM, browser.CHROMIUM_FLAGS, browser.TIMEOUT_MS
 # The three main widgets, in notebook order: a snippet of the cell source -> which slider.
 WIDGET_CELLS = {
     "vanishing_gradients_widget": "depth",
@@ -45,68 +33,11 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-def _free_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def lab(tmp_path):
-    """A JupyterLab server of our own; yields (base_url, token, root); stops it by its PID."""
-    root, settings, workspaces, runtime, config = (
-        tmp_path / d for d in ("root", "settings", "workspaces", "runtime", "config"))
-    for d in (root, workspaces, runtime, config):
-        d.mkdir()
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
-    notification = settings / "@jupyterlab" / "apputils-extension"
-    notification.mkdir(parents=True)
-    (notification / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    port, token = _free_port(), secrets.token_hex(16)
-    env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime), JUPYTER_CONFIG_DIR=str(config),
-               MPLBACKEND="Agg")
-    cmd = [
-        sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-        f"--IdentityProvider.token={token}", "--ServerApp.allow_root=True",
-        f"--ServerApp.root_dir={root}", f"--LabApp.user_settings_dir={settings}",
-        f"--LabApp.workspaces_dir={workspaces}",
-    ]
-    log = (tmp_path / "lab.log").open("wb")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=root)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError("JupyterLab exited early:\n"
-                                   + (tmp_path / "lab.log").read_text()[-3000:])
-            try:
-                with urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2):
-                    break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError("JupyterLab did not answer within 60 s") from None
-                time.sleep(0.5)
-        yield base, token, root
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
-        log.close()
-
-
-def _is_local(url):
-    scheme = url.split(":", 1)[0]
-    if scheme in ("data", "about"):
-        return True
-    if scheme == "blob":
-        url = url[len("blob:"):]
-    return urlparse(url).hostname == "127.0.0.1"
+    """A JupyterLab server of our own (tests/browser.py); yields (base_url, token, root)."""
+    with browser.jupyterlab(tmp_path, [NOTEBOOK]) as server:
+        yield server
 
 
 def _widget_output(page, snippet):
@@ -188,7 +119,7 @@ def test_lecture_widgets_in_real_browser(lab, tmp_path):
         finally:
             context.close()
     assert requests, "recorded no requests at all"
-    outside = sorted({u for u in requests if not _is_local(u)})
+    outside = browser.outside(requests)
     assert not outside, f"requests left 127.0.0.1: {outside[:10]}"
 
 
