@@ -1,8 +1,9 @@
-"""The ``nbkit`` command line: ``nbkit release`` and ``nbkit grade``.
+"""The ``nbkit`` command line: ``nbkit release``, ``nbkit grade`` and ``nbkit report``.
 
     nbkit release [ASSIGNMENT ...] [--check] [--root DIR]
     nbkit grade ASSIGNMENT SUBMISSION_OR_FOLDER ... [--csv grades.csv] [--jobs N]
                 [--timeout S] [--memory-mb M] [--feedback DIR] [--json FILE]
+    nbkit report RESULTS ... [--out DIR] [--nbgrader-course DIR [--feedback DIR]]
 
 Exit codes: 0 success (every submission graded or recorded with a status), 1 ``release --check``
 found differences, 2 usage/authoring error.
@@ -39,6 +40,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="write DIR/<student>/<assignment>.html per submission")
     g.add_argument("--json", dest="json_path", help="write detailed results as JSON")
     g.add_argument("--root", help="course folder holding solutions/ (default: found from cwd)")
+
+    from nbkit.grading import report
+
+    report.add_arguments(sub.add_parser("report", help="class report from grade CSV/JSON files"))
     return p
 
 
@@ -47,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     from nbkit.grading.notebooks import GradingError, find_course_root
 
     try:
+        if args.command == "report":
+            from nbkit.grading.report import run
+
+            return run(args)
         root = Path(args.root).resolve() if args.root else find_course_root()
         if args.command == "release":
             from nbkit.grading.release import release
