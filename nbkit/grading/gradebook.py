@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from .notebooks import GradingError
@@ -73,6 +74,10 @@ def sync_nbgrader(course_root, rows, *, feedback_dir=None) -> dict:
     """
     from nbgrader.api import Gradebook, MissingEntry
 
+    bin_dir = os.path.dirname(sys.executable)
+    if shutil.which("alembic") is None and os.path.isfile(os.path.join(bin_dir, "alembic")):
+        # nbgrader's Gradebook runs the `alembic` command: this environment's, if not on PATH
+        os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
     cd = course_directory(course_root)
     done = {"submissions": 0, "feedback": 0}
     with Gradebook(cd.db_url, cd.course_id) as gb:

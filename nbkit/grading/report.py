@@ -212,7 +212,9 @@ def read_results(paths) -> list[Row]:
                                   f"both {old.origin} and {row.origin}; each student must be "
                                   "in one shard (a CSV and the JSON of the same run may be "
                                   "given together)")
-            rows[key] = row if row.details else old
+            json_row, csv_row = (row, old) if row.details else (old, row)
+            json_row.tests = dict(csv_row.tests)  # the CSV's column order: the notebook's
+            rows[key] = json_row
     assignments = sorted({a for a, _ in rows})
     if len(assignments) > 1:
         raise ReportError("the files hold several assignments (" + ", ".join(assignments)
@@ -237,7 +239,7 @@ def test_points(root: Path | None, assignment: str) -> dict[str, float]:
 def summarize(rows: list[Row], max_points: dict[str, float] | None = None) -> dict:
     """Class statistics. ``max_points``: each test's points when the files do not say (CSV)."""
     max_points = dict(max_points or {})
-    tests: list[str] = []
+    tests = [t for t in max_points if any(t in r.tests for r in rows)]  # the notebook's order
     for r in rows:
         tests += [t for t in r.tests if t not in tests]
     per_test = []
@@ -289,18 +291,19 @@ def histogram_png(rows: list[Row], summary: dict) -> bytes:
     fig = Figure(figsize=(6.4, 3.6), dpi=100, layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    ax.hist(scores, bins=edges, color="#4878a8", edgecolor="white")
+    counts, _, _ = ax.hist(scores, bins=edges, color="#4878a8", edgecolor="white")
     ax.axvline(summary["mean"], color="#c44e52", linestyle="--",
                label=f"mean {summary['mean']:.2f}")
     ax.axvline(summary["median"], color="#55a868", linestyle=":",
                label=f"median {summary['median']:g}")
     ax.set_xlim(edges[0], edges[-1])
+    ax.set_ylim(0, 1.3 * max(counts.max(), 1) + 0.3)  # headroom for the legend
     ax.set_xlabel(f"total score (points out of {_num(top)})")
     ax.set_ylabel("submissions")
     ax.yaxis.get_major_locator().set_params(integer=True)
     ax.set_title(f"{summary['assignment']}: distribution of total scores "
                  f"(n = {summary['n']})")
-    ax.legend(loc="upper left", frameon=False)
+    ax.legend(loc="upper center", ncol=2, frameon=False)
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=200)
     return buf.getvalue()
@@ -316,7 +319,7 @@ def _num(x) -> str:
 _CSS = ("body{font-family:system-ui,sans-serif;max-width:62em;margin:2em auto;padding:0 1em;"
         "color:#222}table{border-collapse:collapse;margin:1em 0}td,th{padding:.3em .7em;"
         "border-bottom:1px solid #ddd;text-align:left;vertical-align:top}th{background:#f4f4f4}"
-        "td.n{text-align:right;font-variant-numeric:tabular-nums}img{max-width:100%;height:auto}"
+        "td.n{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}img{max-width:100%;height:auto}"
         ".bar{display:inline-block;height:.7em;background:#4878a8;vertical-align:middle}"
         ".warn{color:#a00}code{background:#f4f4f4;padding:0 .2em}")
 
