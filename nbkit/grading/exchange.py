@@ -41,7 +41,8 @@ from nbgrader.exchange.default.release_feedback import (
 )
 from nbgrader.exchange.default.submit import ExchangeSubmit as _Submit
 from nbgrader.utils import ignore_patterns, notebook_hash
-from traitlets import Bool
+from traitlets import Bool, Dict, Int, Unicode
+from traitlets.config import LoggingConfigurable
 
 
 class ExchangeSubmit(_Submit):
@@ -69,20 +70,35 @@ class ExchangeSubmit(_Submit):
             pass
 
 
-def untrusted_reason(path: str, student: str) -> str | None:
-    """Why the inbound submission ``path`` must not be collected as ``student``'s, else ``None``."""
+class _Accounts(LoggingConfigurable):
+    uids = Dict(
+        key_trait=Unicode(), value_trait=Int(),
+        help="Student id -> uid, for accounts that are not in the passwd database (e.g. each "
+             "user's container on Kubernetes running with its own uid); others are looked up "
+             "with pwd.").tag(config=True)
+
+    def uid_of(self, student: str) -> int | None:
+        if student in self.uids:
+            return self.uids[student]
+        try:
+            return pwd.getpwnam(student).pw_uid
+        except KeyError:
+            return None
+
+
+def untrusted_reason(path: str, uid: int | None) -> str | None:
+    """Why the inbound submission ``path`` must not be collected as that of the student with
+    ``uid`` (``None``: unknown account), else ``None``."""
     try:
         st = os.lstat(path)
     except OSError as exc:
         return f"cannot stat it ({exc.strerror})"
     if not stat.S_ISDIR(st.st_mode):
         return "it is not a folder (a symlink?)"
-    try:
-        owner = pwd.getpwuid(st.st_uid).pw_name
-    except KeyError:
-        owner = f"uid {st.st_uid}"
-    if owner != student:
-        return f"it belongs to {owner}, not to {student}"
+    if uid is None:
+        return "the student it names has no account here"
+    if st.st_uid != uid:
+        return f"it belongs to uid {st.st_uid}, not to the student it names (uid {uid})"
     for dirpath, dirnames, filenames in os.walk(path):
         for name in dirnames + filenames:
             mode = os.lstat(os.path.join(dirpath, name)).st_mode
@@ -91,7 +107,7 @@ def untrusted_reason(path: str, student: str) -> str | None:
     return None
 
 
-class ExchangeCollect(_Collect):
+class ExchangeCollect(_Collect, _Accounts):
     """Collect only submissions that really come from the student they name."""
 
     strict_owner = Bool(
@@ -101,7 +117,8 @@ class ExchangeCollect(_Collect):
 
     def _path_to_record(self, path):
         rec = super()._path_to_record(path)
-        rec["untrusted"] = untrusted_reason(path, rec["username"]) if self.strict_owner else None
+        rec["untrusted"] = (untrusted_reason(path, self.uid_of(rec["username"]))
+                            if self.strict_owner else None)
         if rec["untrusted"]:
             self.log.error("Not collecting %s: %s", rec["filename"], rec["untrusted"])
         return rec
@@ -157,7 +174,7 @@ def set_acl(path: str, *, owner: int, users: dict | None = None,
     os.setxattr(path, "system.posix_acl_access", value, follow_symlinks=False)
 
 
-class ExchangeReleaseFeedback(_ReleaseFeedback):
+class ExchangeReleaseFeedback(_ReleaseFeedback, _Accounts):
     """Released feedback pages readable by their own student only."""
 
     def copy_files(self):
@@ -181,8 +198,11 @@ class ExchangeReleaseFeedback(_ReleaseFeedback):
 
     def _restrict(self, path: str, student: str) -> None:
         try:
-            set_acl(path, owner=6, users={pwd.getpwnam(student).pw_uid: 4})
-        except (KeyError, OSError) as exc:
+            uid = self.uid_of(student)
+            if uid is None:
+                raise OSError(f"no account {student!r}")
+            set_acl(path, owner=6, users={uid: 4})
+        except OSError as exc:
             os.chmod(path, 0o644)
             self.log.warning("Feedback %s is readable by anyone who knows its name (could not "
                              "restrict it to %s: %s)", path, student, exc)
