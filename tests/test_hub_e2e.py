@@ -78,7 +78,10 @@ def nbkit_grade(course_dir: Path, files: list[Path], out: Path) -> dict[str, Pat
            "--root", str(course_dir), "--jobs", "2", "--timeout", "60",
            "--csv", str(paths["csv"]), "--json", str(paths["json"]),
            "--feedback", str(paths["feedback"])]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=course_dir)
+    # sandbox uids of its own: other test files may be grading in the other pytest worker
+    env = {**os.environ, "NBKIT_GRADE_UID_BASE": "62500"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=course_dir,
+                          env=env)
     assert proc.returncode == 0, f"nbkit grade failed:\n{proc.stdout}\n{proc.stderr}"
     return paths
 

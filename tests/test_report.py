@@ -3,6 +3,7 @@ errors for bad input, nbgrader's gradebook kept in step, and the page in a real 
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from nbkit.grading.grade import grade
+from nbkit.grading.grade import UID_BASE_ENV, grade
 from nbkit.grading.notebooks import (
     GradingError,
     graded_cells,
@@ -40,9 +41,18 @@ def graded(tmp_path_factory):
     write_notebook(read_notebook(release_path(REPO, A)), subs / "dee" / f"{A}.ipynb")
     (subs / "eve").mkdir()
     (subs / "eve" / f"{A}.ipynb").write_text("{not a notebook")
-    results = grade(REPO, A, [str(subs)], csv_path=str(tmp / "grades.csv"),
-                    json_path=str(tmp / "grades.json"), feedback_dir=str(tmp / "feedback"),
-                    jobs=2, log=lambda m: None)
+    # sandbox uids of their own: test_grading.py may be grading in the other pytest worker
+    old = os.environ.get(UID_BASE_ENV)
+    os.environ[UID_BASE_ENV] = "62000"
+    try:
+        results = grade(REPO, A, [str(subs)], csv_path=str(tmp / "grades.csv"),
+                        json_path=str(tmp / "grades.json"), feedback_dir=str(tmp / "feedback"),
+                        jobs=2, log=lambda m: None)
+    finally:
+        if old is None:
+            os.environ.pop(UID_BASE_ENV)
+        else:
+            os.environ[UID_BASE_ENV] = old
     return {"dir": tmp, "csv": tmp / "grades.csv", "json": tmp / "grades.json",
             "results": {r["student"]: r for r in results}, "subs": subs}
 
