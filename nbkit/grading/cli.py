@@ -1,9 +1,10 @@
-"""The ``nbkit`` command line: ``nbkit release`` and ``nbkit grade``.
+"""The ``nbkit`` command line: ``nbkit release``, ``nbkit grade`` and ``nbkit report``.
 
     nbkit release [ASSIGNMENT ...] [--check] [--root DIR] [--timeout S]
     nbkit grade ASSIGNMENT SUBMISSION_OR_FOLDER ... [--csv FILE] [--json FILE]
                 [--feedback DIR] [--jobs N] [--timeout S] [--wall S] [--memory-mb M]
                 [--no-sandbox] [--root DIR]
+    nbkit report RESULTS ... [--out DIR] [--nbgrader-course DIR [--feedback DIR]]
 
 Exit codes: 0 success (every submission has a row), 1 ``release --check`` found differences,
 2 usage or authoring error, or no sandbox can be made (the message says what is missing).
@@ -46,6 +47,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--no-sandbox", dest="sandbox", action="store_false",
                    help="grade without an OS sandbox (UNSAFE; rows are marked 'unsandboxed')")
     g.add_argument("--root", help="course folder holding solutions/ (default: found from cwd)")
+
+    from nbkit.grading import report
+
+    report.add_arguments(sub.add_parser("report", help="class report from grade CSV/JSON files"))
     return p
 
 
@@ -54,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     from nbkit.grading.notebooks import GradingError, find_course_root
 
     try:
+        if args.command == "report":
+            from nbkit.grading.report import run
+
+            return run(args)
         root = Path(args.root).resolve() if args.root else find_course_root()
         if args.command == "release":
             from nbkit.grading.release import release

@@ -92,7 +92,12 @@ class TagRaisingCells(NbGraderPreprocessor):
     """
 
     def preprocess(self, nb, resources):
-        tagged = build_tags(nb)
+        # in a thread of its own: formgrader's "Generate" calls this inside its running event
+        # loop, where run_notebook's asyncio.run() would fail
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(1) as pool:
+            tagged = pool.submit(build_tags, nb).result()
         return tagged, resources
 
 
