@@ -24,10 +24,10 @@ learning: a survey", JMLR 2018), :func:`draw_graph` (matplotlib only) and a tiny
 
 import itertools
 import math
-import numbers
 import unicodedata
 from collections import namedtuple
 
+from nbkit import validate
 from nbkit.rng import as_generator
 
 __all__ = [
@@ -46,23 +46,11 @@ __all__ = [
 _ids = itertools.count()  # creation counter: a child is always created before its parents
 
 
-def _as_float(x, where):
-    """Return float(x) for a real number x; TypeError for anything else (bool included)."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{where}: expected a real number (int or float), got {type(x).__name__}")
-    return float(x)
-
-
 def _lift(other, op):
     """Operand of a binary op: a Value as is, a plain number as a constant leaf Value."""
     if isinstance(other, Value):
         return other
-    if isinstance(other, bool) or not isinstance(other, numbers.Real):
-        raise TypeError(
-            f"unsupported operand for Value {op}: expected a Value or a real number "
-            f"(int or float), got {type(other).__name__}"
-        )
-    const = Value(float(other))
+    const = Value(validate.real(other, "the operand that is not a Value", f"Value {op}"))
     const._const = True
     return const
 
@@ -81,7 +69,7 @@ class Value:
     __slots__ = ("data", "grad", "label", "op", "_prev", "_local", "_param", "_const", "_id")
 
     def __init__(self, data, label="", _children=(), _op="", _local_grads=None):
-        self.data = data if type(data) is float else _as_float(data, "Value(data)")
+        self.data = data if type(data) is float else validate.real(data, "data", "Value")
         if not isinstance(label, str):
             raise TypeError(f"Value(label): expected a str, got {type(label).__name__}")
         self.grad = 0.0
@@ -138,12 +126,7 @@ class Value:
                 "Value ** Value is not supported: the exponent must be a plain number "
                 "(int or float); for a variable exponent write (b * a.log()).exp()"
             )
-        if isinstance(p, bool) or not isinstance(p, numbers.Real):
-            raise TypeError(
-                f"Value **: the exponent must be a plain number (int or float), "
-                f"got {type(p).__name__}"
-            )
-        a, p = self.data, float(p)
+        a, p = self.data, validate.real(p, "the exponent", "Value **")
         if a < 0 and not p.is_integer():
             raise ValueError(f"Value **: a negative base ({a}) needs an integer exponent, got {p}")
         if a == 0 and p < 0:
@@ -593,8 +576,7 @@ class Neuron:
     """
 
     def __init__(self, n_in, nonlin=True, rng=None):
-        if isinstance(n_in, bool) or not isinstance(n_in, numbers.Integral) or n_in < 1:
-            raise ValueError(f"Neuron: n_in must be an integer >= 1, got {n_in!r}")
+        n_in = validate.integer(n_in, "n_in", "Neuron", low=1)
         rng = as_generator(rng)
         self.w = [Value(float(w), "w") for w in rng.normal(0.0, 1.0 / math.sqrt(n_in), n_in)]
         self.b = Value(0.0, "b")
@@ -615,8 +597,7 @@ class Layer:
     """n_out Neurons sharing the same input: x (n_in values) -> list of n_out Values."""
 
     def __init__(self, n_in, n_out, nonlin=True, rng=None):
-        if isinstance(n_out, bool) or not isinstance(n_out, numbers.Integral) or n_out < 1:
-            raise ValueError(f"Layer: n_out must be an integer >= 1, got {n_out!r}")
+        n_out = validate.integer(n_out, "n_out", "Layer", low=1)
         rng = as_generator(rng)
         self.n_in = n_in
         self.neurons = [Neuron(n_in, nonlin=nonlin, rng=rng) for _ in range(n_out)]

@@ -21,9 +21,10 @@ The learning rate ``lr`` is a positive float or a schedule ``t -> lr`` (see :fun
 """
 
 import math
-import numbers
 
 import numpy as np
+
+from nbkit import validate
 
 # --------------------------------------------------------------------------------------------
 # learning-rate schedules
@@ -46,41 +47,22 @@ class Schedule:
         return f"{self.name}({args})"
 
 
-def _positive(name, value, owner):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{owner}: {name} must be a finite number > 0, got {value!r}")
-    return value
-
-
-def _in_range(name, value, low, high, owner, *, high_inclusive=False):
-    """Check low <= value < high (or <= high)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{owner}: {name} must be a real number, got {type(value).__name__}")
-    ok = low <= value <= high if high_inclusive else low <= value < high
-    if not ok:
-        bracket = "]" if high_inclusive else ")"
-        raise ValueError(f"{owner}: {name} must be in [{low}, {high}{bracket}, got {value!r}")
-    return value
-
-
 def constant(lr):
     """eta_t = lr for every step t."""
-    _positive("lr", lr, "constant")
+    validate.positive(lr, "lr", "constant")
     return Schedule("constant", lambda t, lr: lr, lr=lr)
 
 
 def inverse_sqrt_decay(lr0):
     """eta_t = lr0 / sqrt(t + 1)."""
-    _positive("lr0", lr0, "inverse_sqrt_decay")
+    validate.positive(lr0, "lr0", "inverse_sqrt_decay")
     return Schedule("inverse_sqrt_decay", lambda t, lr0: lr0 / math.sqrt(t + 1), lr0=lr0)
 
 
 def inverse_time_decay(lr0, rate=1.0):
     """eta_t = lr0 / (1 + rate * t)  (the 1/t schedule of Robbins and Monro)."""
-    _positive("lr0", lr0, "inverse_time_decay")
-    _positive("rate", rate, "inverse_time_decay")
+    validate.positive(lr0, "lr0", "inverse_time_decay")
+    validate.positive(rate, "rate", "inverse_time_decay")
     return Schedule(
         "inverse_time_decay", lambda t, lr0, rate: lr0 / (1 + rate * t), lr0=lr0, rate=rate
     )
@@ -88,12 +70,9 @@ def inverse_time_decay(lr0, rate=1.0):
 
 def step_decay(lr0, every, factor):
     """eta_t = lr0 * factor ** floor(t / every)  (multiply by `factor` every `every` steps)."""
-    _positive("lr0", lr0, "step_decay")
-    if isinstance(every, bool) or not isinstance(every, numbers.Integral) or every < 1:
-        raise ValueError(f"step_decay: every must be an integer >= 1, got {every!r}")
-    _in_range("factor", factor, 0, 1, "step_decay", high_inclusive=True)
-    if factor == 0:
-        raise ValueError("step_decay: factor must be > 0, got 0")
+    validate.positive(lr0, "lr0", "step_decay")
+    validate.integer(every, "every", "step_decay", low=1)
+    validate.number(factor, "factor", "step_decay", 0, 1, low_open=True)
     return Schedule(
         "step_decay",
         lambda t, lr0, every, factor: lr0 * factor ** (t // every),
@@ -105,10 +84,8 @@ def step_decay(lr0, every, factor):
 
 def exponential_decay(lr0, gamma):
     """eta_t = lr0 * gamma ** t."""
-    _positive("lr0", lr0, "exponential_decay")
-    _in_range("gamma", gamma, 0, 1, "exponential_decay", high_inclusive=True)
-    if gamma == 0:
-        raise ValueError("exponential_decay: gamma must be > 0, got 0")
+    validate.positive(lr0, "lr0", "exponential_decay")
+    validate.number(gamma, "gamma", "exponential_decay", 0, 1, low_open=True)
     return Schedule("exponential_decay", lambda t, lr0, gamma: lr0 * gamma**t, lr0=lr0, gamma=gamma)
 
 
@@ -153,9 +130,9 @@ class Optimizer:
         name = type(self).__name__
         self.params = _as_param_list(params, name)
         if not callable(lr):
-            _positive("lr", lr, name)
+            validate.positive(lr, "lr", name)
         self.lr = lr
-        self.weight_decay = _in_range("weight_decay", weight_decay, 0, math.inf, name)
+        self.weight_decay = validate.number(weight_decay, "weight_decay", name, low=0)
         self.state = [{} for _ in self.params]
         self.t = 0
 
@@ -259,7 +236,7 @@ class SGD(Optimizer):
 
     def __init__(self, params, lr, momentum=0.0, weight_decay=0.0):
         super().__init__(params, lr, weight_decay)
-        self.momentum = _in_range("momentum", momentum, 0, 1, "SGD")
+        self.momentum = validate.number(momentum, "momentum", "SGD", 0, 1, high_open=True)
 
     def _update(self, p, g, state, lr):
         step = self._buffer(state, "step", p.value, keep=False)
@@ -284,7 +261,7 @@ class Adagrad(Optimizer):
 
     def __init__(self, params, lr, eps=1e-8, weight_decay=0.0):
         super().__init__(params, lr, weight_decay)
-        self.eps = _positive("eps", eps, "Adagrad")
+        self.eps = validate.positive(eps, "eps", "Adagrad")
 
     def _update(self, p, g, state, lr):
         G = self._buffer(state, "sum_sq_grad", p.value)
@@ -313,10 +290,9 @@ class Adam(Optimizer):
         super().__init__(params, lr, weight_decay)
         if len(betas) != 2:
             raise ValueError(f"Adam: betas must be a pair (beta1, beta2), got {betas!r}")
-        self.betas = tuple(
-            _in_range(n, b, 0, 1, "Adam") for n, b in zip(("beta1", "beta2"), betas, strict=True)
-        )
-        self.eps = _positive("eps", eps, "Adam")
+        self.betas = tuple(validate.number(b, n, "Adam", 0, 1, high_open=True)
+                           for n, b in zip(("beta1", "beta2"), betas, strict=True))
+        self.eps = validate.positive(eps, "eps", "Adam")
 
     def _update(self, p, g, state, lr):
         b1, b2 = self.betas
