@@ -15,16 +15,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from nbkit import optim
-from nbkit.widgets._base import (
-    OKABE_ITO,
-    FigureBox,
-    check_choice,
-    check_int,
-    check_positive,
-    new_figure,
-    slider_style,
-)
+from nbkit import optim, validate
+from nbkit.module import Parameter
+from nbkit.widgets._base import OKABE_ITO, FigureBox, new_figure, slider_style
 
 
 @dataclass(frozen=True)
@@ -86,20 +79,15 @@ METHOD_COLORS = {
 DIVERGED = 1e6  # |θ| beyond this counts as divergence; the path stops there
 
 
-class Point:
-    """A 2-element parameter for :mod:`nbkit.optim`: ``.value`` (2,), ``.grad`` (2,),
-    ``.decay`` (False: no weight decay on a point of the plane), ``.name``."""
-
-    def __init__(self, xy):
-        self.value = np.array(xy, dtype=np.float64).reshape(2)
-        self.grad = np.zeros(2)
-        self.decay = False
-        self.name = "theta"
+def point(xy):
+    """θ = (x, y) as an :class:`nbkit.module.Parameter` of shape (2,), float64, without weight
+    decay (nothing to decay on a point of the plane)."""
+    return Parameter(np.array(xy, dtype=np.float64).reshape(2), decay=False, name="theta")
 
 
 def make_optimizer(method, point, lr, momentum=0.9):
     """The :mod:`nbkit.optim` optimizer for a method name in METHODS."""
-    check_choice("method", method, METHODS, "make_optimizer")
+    validate.one_of(method, "method", METHODS, "make_optimizer")
     if method == "SGD":
         return optim.SGD([point], lr)
     if method == "momentum":
@@ -119,8 +107,8 @@ def run_optimizer(surface, method, lr, steps, start, momentum=0.9):
     in which case the path stops at the first such point.
     """
     s = SURFACES[surface] if isinstance(surface, str) else surface
-    steps = check_int("steps", steps, 0, 100_000, "run_optimizer")
-    p = Point(start)
+    steps = validate.integer(steps, "steps", "run_optimizer", 0, 100_000)
+    p = point(start)
     opt = make_optimizer(method, p, lr, momentum)
     path = np.empty((steps + 1, 2))
     path[0] = p.value
@@ -147,10 +135,9 @@ def compute_trajectories(surface="quadratic", lr=0.03, momentum=0.9, steps=100, 
     ``start`` defaults to the surface's own starting point.
     """
     owner = "compute_trajectories"
-    check_choice("surface", surface, SURFACES, owner)
-    lr = check_positive("lr", lr, owner)
-    if not 0 <= momentum < 1:
-        raise ValueError(f"{owner}: momentum must be in [0, 1), got {momentum!r}")
+    validate.one_of(surface, "surface", SURFACES, owner)
+    lr = validate.positive(lr, "lr", owner)
+    validate.number(momentum, "momentum", owner, 0, 1, high_open=True)
     start = SURFACES[surface].start if start is None else tuple(float(v) for v in start)
     if len(start) != 2:
         raise ValueError(f"{owner}: start must be a pair (x, y), got {start!r}")
@@ -209,7 +196,7 @@ def plot_trajectories(results, surface="quadratic", lr=None):
     return fig
 
 
-def optimizer_widget(surface="quadratic", lr=0.03, momentum=0.9, steps=100, seed=None):
+def optimizer_widget(surface="quadratic", lr=0.03, momentum=0.9, steps=100):
     """Surface dropdown and sliders for lr (log), momentum λ, steps and start point, above
     :func:`plot_trajectories`. Changing the surface moves the start to its default.
     Returns a :class:`~nbkit.widgets._base.FigureBox`."""
@@ -237,11 +224,8 @@ def optimizer_widget(surface="quadratic", lr=0.03, momentum=0.9, steps=100, seed
     def on_change(box, change):
         if change["owner"] is box.controls["surface"]:
             sx, sy = SURFACES[change["new"]].start
-            box._muted = True
-            try:
+            with box.muted():
                 box.controls["x0"].value, box.controls["y0"].value = sx, sy
-            finally:
-                box._muted = False
 
     def draw(surface, lr, momentum, steps, x0, y0):
         results = compute_trajectories(surface, lr, momentum, steps, (x0, y0))
