@@ -20,7 +20,7 @@ JOBS ?= 2
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[lab,grading,test,dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
