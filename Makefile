@@ -65,6 +65,7 @@ release: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_speed
+	$(BIN)/python -m benchmarks.update_rules
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.train_speed --smoke
