@@ -29,30 +29,10 @@ def sigmoid(z):
     return y
 
 
-def _sigmoid_prime(z, y):
-    return y * (1 - y)  # σ' = σ (1 - σ) <= 1/4
-
-
 def _tanh_prime(z, y):
     d = y * y
     np.subtract(1, d, out=d)  # tanh' = 1 - tanh^2
     return d
-
-
-def _relu(z):
-    return np.maximum(z, 0)
-
-
-def _relu_prime(z, y):
-    return (z > 0).astype(z.dtype)
-
-
-def _softplus(z):
-    return np.logaddexp(0, z)  # log(1 + e^z), a smooth ReLU
-
-
-def _softplus_prime(z, y):
-    return sigmoid(z)
 
 
 def _leaky(alpha):
@@ -75,23 +55,16 @@ class ActivationFn:
         return self.fprime(z, self.f(z))
 
 
+# name: f(z), f'(z, y) with y = f(z), label
 ACTIVATIONS = {
-    "sigmoid": ActivationFn(sigmoid, _sigmoid_prime, "sigmoid"),
+    "sigmoid": ActivationFn(sigmoid, lambda z, y: y * (1 - y), "sigmoid"),  # σ' = σ(1 - σ) <= 1/4
     "tanh": ActivationFn(np.tanh, _tanh_prime, "tanh"),
-    "relu": ActivationFn(_relu, _relu_prime, "ReLU"),
+    "relu": ActivationFn(lambda z: np.maximum(z, 0), lambda z, y: (z > 0).astype(z.dtype), "ReLU"),
     "leaky_relu": ActivationFn(*_leaky(0.01), "Leaky ReLU"),
-    "softplus": ActivationFn(_softplus, _softplus_prime, "softplus"),
+    # softplus log(1 + e^z), a smooth ReLU, has the sigmoid as its derivative
+    "softplus": ActivationFn(lambda z: np.logaddexp(0, z), lambda z, y: sigmoid(z), "softplus"),
     "linear": ActivationFn(lambda z: z.copy(), lambda z, y: np.ones_like(z), "linear"),
 }
-
-
-def get(name):
-    """The :class:`ActivationFn` called ``name``; ValueError naming the choices otherwise."""
-    try:
-        return ACTIVATIONS[name]
-    except (KeyError, TypeError):
-        raise ValueError(f"unknown activation {name!r}; expected one of "
-                         f"{sorted(ACTIVATIONS)}") from None
 
 
 class Activation(Module):
@@ -101,7 +74,10 @@ class Activation(Module):
 
     def __init__(self, name=None):
         self.name = name or self.name
-        self.fn = get(self.name)
+        if self.name not in ACTIVATIONS:
+            raise ValueError(f"unknown activation {self.name!r}; expected one of "
+                             f"{sorted(ACTIVATIONS)} (or a PReLU module)")
+        self.fn = ACTIVATIONS[self.name]
         self._Z = self._Y = None
 
     def forward(self, X):
@@ -199,7 +175,4 @@ def activation_module(name):
     for cls in (Sigmoid, Tanh, ReLU, LeakyReLU, Softplus, PReLU):
         if cls.name == name:
             return cls()
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; expected one of "
-                         f"{sorted([*ACTIVATIONS, 'prelu'])}")
     return Activation(name)

@@ -15,7 +15,8 @@ gives equal weights); pass one Generator to both, as ``mlp`` does, for independe
 
 Before this rule some functions called the argument ``seed`` (``fit``, ``validation_split``,
 ``load_digits``, ``make_*``, ``check_module``); :func:`accepts_seed` keeps ``seed=`` working there
-as another spelling of ``rng=``.
+as another spelling of ``rng=``. The widgets alone take an int ``seed``: they cache what they
+compute (``functools.lru_cache``), and a Generator, whose state changes, cannot be a cache key.
 """
 
 import functools

@@ -64,15 +64,11 @@ class History:
         return asdict(self)
 
     def __repr__(self):
-        curves = ", ".join(
-            f"{name}={_short_list(getattr(self, name))}"
-            for name in ("train_loss", "train_acc", "val_loss", "val_acc")
-            if getattr(self, name)
-        )
-        return (
-            f"History(epochs_run={self.epochs_run}, best_epoch={self.best_epoch}, "
-            f"stopped_early={self.stopped_early}{', ' if curves else ''}{curves})"
-        )
+        curves = "".join(f", {name}={_short_list(getattr(self, name))}"
+                         for name in ("train_loss", "train_acc", "val_loss", "val_acc")
+                         if getattr(self, name))
+        return (f"History(epochs_run={self.epochs_run}, best_epoch={self.best_epoch}, "
+                f"stopped_early={self.stopped_early}{curves})")
 
 
 def _short_list(values, keep=3):
@@ -91,24 +87,24 @@ class EarlyStopping:
     """The patience rule: stop once the validation loss has not improved (strictly decreased)
     for ``patience`` epochs in a row (``patience=None``: never stop, only track the best).
 
-    Call :meth:`update` with each epoch's validation loss (epochs counted from 0); it returns
-    True when that epoch is the best so far. ``best_epoch``, ``best_loss`` and ``should_stop``
-    tell the state.
+    Call :meth:`update` with each epoch's validation loss, epoch after epoch (counted from 0);
+    it returns True when that epoch is the best so far; ``should_stop`` says when to stop.
     """
 
     def __init__(self, patience=None):
         if patience is not None:
-            patience = validate.integer(patience, "patience", "EarlyStopping", low=1)
-        self.patience = patience
-        self.best_epoch, self.best_loss, self.waited, self.epoch = None, math.inf, 0, -1
+            validate.integer(patience, "patience", "EarlyStopping", low=1)
+        self.patience, self.waited, self.epochs = patience, 0, 0
+        self.best_epoch, self.best_loss = None, math.inf
 
     def update(self, val_loss):
-        self.epoch += 1
-        self.waited += 1
-        if val_loss < self.best_loss:
-            self.best_epoch, self.best_loss, self.waited = self.epoch, val_loss, 0
-            return True
-        return False
+        improved = val_loss < self.best_loss
+        if improved:
+            self.best_epoch, self.best_loss, self.waited = self.epochs, val_loss, 0
+        else:
+            self.waited += 1
+        self.epochs += 1
+        return improved
 
     @property
     def should_stop(self):
@@ -130,9 +126,8 @@ def early_stopping_epoch(val_loss, patience=None):
     rule = EarlyStopping(patience)
     for epoch, loss in enumerate(v):
         rule.update(loss)
-        if rule.should_stop:
+        if rule.should_stop or epoch == len(v) - 1:
             return rule.best_epoch, epoch
-    return rule.best_epoch, len(v) - 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -141,23 +136,8 @@ def early_stopping_epoch(val_loss, patience=None):
 
 
 @accepts_seed
-def fit(
-    model,
-    loss,
-    optimizer,
-    X,
-    y,
-    *,
-    epochs,
-    batch_size,
-    X_val=None,
-    y_val=None,
-    patience=None,
-    rng=None,
-    progress=True,
-    shuffle=True,
-    callbacks=None,
-):
+def fit(model, loss, optimizer, X, y, *, epochs, batch_size, X_val=None, y_val=None,
+        patience=None, rng=None, progress=True, shuffle=True, callbacks=None):
     """Train `model` by mini-batch gradient descent; return a :class:`History`.
 
     Each epoch visits every training example once, in mini-batches from
@@ -180,40 +160,33 @@ def fit(
     naming the epoch and step: usually the learning rate is too high.
     """
     _check_fit_args(X, y, X_val, y_val, epochs, batch_size, patience)
-    callbacks = list(callbacks or ())
-    has_val = X_val is not None
-    rng = as_generator(rng)
-    train_correct = _accuracy_counter(y, loss)
-    history = History()
-    stopping, best_params = EarlyStopping(patience), None
-    was_training = getattr(model, "training", True)
-    bar = tqdm(range(epochs), desc="fit", unit="epoch", disable=not progress)
-    try:
+    rng, train_correct = as_generator(rng), _accuracy_counter(y, loss)
+    history, stopping, best_params = History(), EarlyStopping(patience), None
+    with _mode(model, training=True), tqdm(range(epochs), desc="fit", unit="epoch",
+                                           disable=not progress) as bar:
         for epoch in bar:
-            model.train()
-            mean_loss, acc = _train_epoch(
-                model, loss, optimizer, X, y, batch_size, rng, shuffle, epoch, train_correct
-            )
+            model.train()  # (a callback may have changed the mode)
+            mean_loss, acc = _train_epoch(model, loss, optimizer, X, y, batch_size, rng,
+                                          shuffle, epoch, train_correct)
             history.train_loss.append(mean_loss)
             history.train_acc.append(acc)
-            if has_val:
+            if X_val is not None:
                 result = evaluate(model, X_val, y_val, loss)
                 history.val_loss.append(result["loss"])
-                history.val_acc.append(_nan_if_none(result["accuracy"]))
+                history.val_acc.append(math.nan if result["accuracy"] is None
+                                       else result["accuracy"])
                 if stopping.update(result["loss"]) and patience is not None:
-                    best_params = _snapshot(model)
+                    best_params = [p.value.copy() for p in model.parameters()]
                 history.best_epoch = stopping.best_epoch
             history.epochs_run = epoch + 1
             bar.set_postfix(_postfix(history), refresh=False)
-            stop_requested = any([bool(cb(epoch, history, model)) for cb in callbacks])
+            stop_requested = any([bool(cb(epoch, history, model)) for cb in callbacks or ()])
             if stop_requested or stopping.should_stop:
                 history.stopped_early = history.epochs_run < epochs
                 break
-    finally:
-        bar.close()
-        _set_mode(model, was_training)
-    if best_params is not None:
-        _restore(model, best_params)
+    if best_params is not None:  # the best epoch's weights, in place (the optimizer keeps them)
+        for p, value in zip(model.parameters(), best_params, strict=True):
+            p.value[...] = value
     return history
 
 
@@ -241,8 +214,7 @@ def _diverged(batch_loss, epoch, step, optimizer):
     raise FloatingPointError(
         f"fit: the training loss became {batch_loss} at epoch {epoch + 1}, step {step + 1} "
         f"(learning rate {lr}). Training diverged: try a lower learning rate (e.g. 10x smaller), "
-        f"or check the inputs for NaN/inf and their scale."
-    )
+        f"or check the inputs for NaN/inf and their scale.")
 
 
 def _postfix(history):
@@ -252,15 +224,6 @@ def _postfix(history):
         if not math.isnan(history.val_acc[-1]):
             post["val_acc"] = f"{history.val_acc[-1]:.4f}"
     return post
-
-
-def _snapshot(model):
-    return [p.value.copy() for p in model.parameters()]
-
-
-def _restore(model, values):
-    for p, value in zip(model.parameters(), values, strict=True):
-        p.value[...] = value  # in place: the optimizer's references stay valid
 
 
 def _check_fit_args(X, y, X_val, y_val, epochs, batch_size, patience):
@@ -279,10 +242,8 @@ def _check_fit_args(X, y, X_val, y_val, epochs, batch_size, patience):
 
 def _check_xy(owner, xname, yname, X, y):
     if not isinstance(X, np.ndarray) or not isinstance(y, np.ndarray):
-        raise TypeError(
-            f"{owner}: {xname} and {yname} must be numpy arrays, "
-            f"got {type(X).__name__} and {type(y).__name__}"
-        )
+        raise TypeError(f"{owner}: {xname} and {yname} must be numpy arrays, "
+                        f"got {type(X).__name__} and {type(y).__name__}")
     validate.same_length(X, y, owner, (xname, yname))
     if len(X) == 0:
         raise ValueError(f"{owner}: {xname} is empty")
@@ -304,7 +265,7 @@ def evaluate(model, X, y, loss=None, batch_size=10000):
     _check_xy("evaluate", "X", "y", X, y)
     count_correct = _accuracy_counter(y, loss)
     loss_sum, correct = 0.0, 0
-    with _eval_mode(model):
+    with _mode(model, training=False):
         for start in range(0, len(X), batch_size):
             Xb, yb = X[start : start + batch_size], y[start : start + batch_size]
             out = model(Xb)
@@ -312,12 +273,9 @@ def evaluate(model, X, y, loss=None, batch_size=10000):
                 loss_sum += float(loss.forward(out, yb)) * len(Xb)
             if count_correct is not None:
                 correct += count_correct(out, yb)
-    n = len(X)
-    return {
-        "loss": loss_sum / n if loss is not None else None,
-        "accuracy": correct / n if count_correct is not None else None,
-        "errors": n - correct if count_correct is not None else None,
-    }
+    n, labels = len(X), count_correct is not None
+    return {"loss": loss_sum / n if loss is not None else None,
+            "accuracy": correct / n if labels else None, "errors": n - correct if labels else None}
 
 
 def predict(model, X, batch_size=10000):
@@ -326,32 +284,25 @@ def predict(model, X, batch_size=10000):
         raise TypeError(f"predict: X must be a numpy array, got {type(X).__name__}")
     if X.ndim < 1 or len(X) == 0:
         raise ValueError(f"predict: X must be a non-empty array (N, ...), got shape {X.shape}")
-    with _eval_mode(model):
+    with _mode(model, training=False):
         outs = [model(X[s : s + batch_size]) for s in range(0, len(X), batch_size)]
     return np.concatenate(outs)
 
 
 @contextmanager
-def _eval_mode(model):
+def _mode(model, training):
+    """The model in train (or eval) mode for the block, its own mode again afterwards."""
     was_training = getattr(model, "training", True)
-    model.eval()
+    model.train() if training else model.eval()
     try:
         yield
     finally:
-        _set_mode(model, was_training)
-
-
-def _set_mode(model, training):
-    model.train() if training else model.eval()
+        model.train() if was_training else model.eval()
 
 
 # --------------------------------------------------------------------------------------------
 # accuracy
 # --------------------------------------------------------------------------------------------
-
-
-def _nan_if_none(value):
-    return math.nan if value is None else value
 
 
 def _is_classification(y):
@@ -364,12 +315,8 @@ def _accuracy_counter(y, loss):
     """A function (output, target) -> number correct, or None if y are not class labels."""
     if not _is_classification(y):
         return None
-    threshold = 0.0 if _outputs_logits(loss) else 0.5
+    threshold = 0.0 if isinstance(loss, BCEWithLogitsLoss) else 0.5  # logits: sigmoid(z) > 0.5
     return lambda output, target: count_correct(output, target, threshold)
-
-
-def _outputs_logits(loss):
-    return isinstance(loss, BCEWithLogitsLoss)
 
 
 def count_correct(output, target, threshold=0.5):

@@ -9,18 +9,18 @@ Each file is looked up, in this order:
 
 1. ``data_dir`` (if given; then *only* there -- a missing file is an error, nothing is downloaded);
 2. ``$NBKIT_DATA/mnist/`` (resp. ``$NBKIT_DATA/fashion-mnist/``) if the variable is set;
-3. the user cache ``$XDG_CACHE_HOME/nbkit/<name>/`` (default ``~/.cache/nbkit/<name>/``);
-4. a download from the standard mirrors into that cache by ``pooch.retrieve``, which checks the
-   SHA-256 of the archive (:data:`ARCHIVE_SHA256`) and writes the file atomically (temporary file,
-   then a rename), so a failed or interrupted download leaves nothing behind.
+3. the user cache ``$XDG_CACHE_HOME/nbkit/<name>/`` (default ``~/.cache/nbkit/<name>/``), kept by
+   ``pooch.retrieve``: a file there whose SHA-256 is that of the official archive
+   (:data:`ARCHIVE_SHA256`) is used, a missing or different one is downloaded from the standard
+   mirrors (``download=False`` forbids it), checked the same way and written atomically
+   (temporary file, then a rename), so a failed or interrupted download leaves nothing behind.
 
 Every file is checked when first read in a process, wherever it came from: gzip integrity, IDX
 magic number, dimensions, item count against the byte length, and the SHA-256 of the
 *decompressed* bytes (:data:`SHA256`). That second hash accepts a correct copy however it was
 compressed (the course's own copy of the MNIST training images differs from the official archive
 in the gzip header only). Problems raise :class:`CorruptDataError` (naming the file and the
-fault); a corrupt file in the *cache* folder is deleted and downloaded again once. Nothing found
-anywhere raises :class:`DataNotFoundError` saying which files to put where.
+fault). Nothing found anywhere raises :class:`DataNotFoundError` saying which files to put where.
 
 Decoded arrays are cached in memory (``functools.lru_cache``, keyed by file path, size and mtime),
 so a second call is instant. **The returned arrays are read-only views of that cache**: call
@@ -255,50 +255,33 @@ def _download(dataset: str, fname: str, searched: list[str]) -> Path:
     raise DataNotFoundError(_not_found_message(dataset, fname, searched, errors))
 
 
-def _locate(dataset: str, fname: str, data_dir, download: bool) -> tuple[Path, bool]:
-    """Return (path, is_cache) for one file, downloading into the cache if needed."""
+def _path(dataset: str, fname: str, data_dir, download: bool) -> Path:
+    """Where one file is: data_dir, else $NBKIT_DATA, else the cache (downloaded if needed)."""
     if data_dir is not None:
         p = Path(data_dir).expanduser() / fname
         if p.is_file():
-            return p, False
+            return p
         raise DataNotFoundError(_not_found_message(dataset, fname, [f"data_dir={p.parent}"], []))
-    searched = []
     env = os.environ.get("NBKIT_DATA")
-    if env:
-        p = Path(env).expanduser() / dataset / fname
-        if p.is_file():
-            return p, False
-        searched.append(f"NBKIT_DATA -> {p.parent}")
-    else:
-        searched.append("NBKIT_DATA (not set)")
-    p = cache_dir() / dataset / fname
-    if p.is_file():
-        return p, True
-    searched.append(f"cache {p.parent}")
-    if not download:
-        raise DataNotFoundError(_not_found_message(dataset, fname, searched, []))
-    return _download(dataset, fname, searched), True
-
-
-def _load_file(dataset: str, fname: str, kind: str, data_dir, download: bool) -> np.ndarray:
-    path, is_cache = _locate(dataset, fname, data_dir, download)
-    try:
-        return _decode(path, kind, dataset)
-    except CorruptDataError:
-        if not (is_cache and download):
-            raise
-    # a corrupt cached file: delete it and download again, once
-    path.unlink(missing_ok=True)
-    path = _download(dataset, fname, [f"cache {path.parent} (corrupt file deleted)"])
-    return _decode(path, kind, dataset)
+    p = Path(env).expanduser() / dataset / fname if env else None
+    if p is not None and p.is_file():
+        return p
+    cached = cache_dir() / dataset / fname
+    searched = [f"NBKIT_DATA -> {p.parent}" if env else "NBKIT_DATA (not set)",
+                f"cache {cached.parent}"]
+    if download:  # pooch returns a cached file whose hash matches, else downloads it anew
+        return _download(dataset, fname, searched)
+    if cached.is_file():
+        return cached
+    raise DataNotFoundError(_not_found_message(dataset, fname, searched, []))
 
 
 def _load_idx_dataset(dataset: str, split: str, data_dir, download: bool):
     if split not in FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     img_name, lab_name = FILES[split]
-    X = _load_file(dataset, img_name, "images", data_dir, download)
-    y = _load_file(dataset, lab_name, "labels", data_dir, download)
+    X = _decode(_path(dataset, img_name, data_dir, download), "images", dataset)
+    y = _decode(_path(dataset, lab_name, data_dir, download), "labels", dataset)
     if X.shape[0] != y.shape[0]:
         raise CorruptDataError(f"{dataset} {split}: {X.shape[0]} images but {y.shape[0]} labels")
     return X, y

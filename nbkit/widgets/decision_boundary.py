@@ -9,9 +9,9 @@ from nbkit.threads import blas_thread_limit
 from nbkit.widgets._base import PALETTE, FigureBox, new_figure, slider_style
 
 TOY_DATASETS = {
-    "spirals": lambda seed: data.make_spirals(n=300, classes=3, noise=0.2, seed=seed),
-    "circles": lambda seed: data.make_circles(n=300, noise=0.1, factor=0.5, seed=seed),
-    "xor": lambda seed: data.make_xor(n=300, noise=0.3, seed=seed),
+    "spirals": lambda seed: data.make_spirals(n=300, classes=3, noise=0.2, rng=seed),
+    "circles": lambda seed: data.make_circles(n=300, noise=0.1, factor=0.5, rng=seed),
+    "xor": lambda seed: data.make_xor(n=300, noise=0.3, rng=seed),
 }
 SNAPSHOT_EVERY = 25
 BOUNDARY_GRID = 120
@@ -29,9 +29,7 @@ def train_snapshots(dataset="spirals", hidden=32, lr=0.003, max_steps=1000, seed
     validate.one_of(dataset, "dataset", TOY_DATASETS, "train_snapshots")
     validate.integer(max_steps, "max_steps", "train_snapshots", low=0)
     X, y = TOY_DATASETS[dataset](seed)
-    K = int(y.max()) + 1
-    model = layers.mlp([2, hidden, hidden, K], activation="tanh", rng=seed)
-    loss = losses.SoftmaxCrossEntropyLoss()
+    model, loss = _net(hidden, y, seed), losses.SoftmaxCrossEntropyLoss()
     snaps = []
 
     def snapshot(step):
@@ -63,11 +61,14 @@ def compute_decision_boundary(model, xlim, ylim, n=BOUNDARY_GRID):
     return xx, yy, probs.reshape(n, n, -1)
 
 
+def _net(hidden, y, seed):
+    return layers.mlp([2, hidden, hidden, int(y.max()) + 1], activation="tanh", rng=seed)
+
+
 def _model_at(dataset, hidden, lr, step, seed, max_steps=1000):
     X, y, snaps = train_snapshots(dataset, hidden, lr, max_steps, seed)
     k = min(range(len(snaps)), key=lambda i: abs(snaps[i][0] - step))
-    K = int(y.max()) + 1
-    model = layers.mlp([2, hidden, hidden, K], activation="tanh", rng=seed)
+    model = _net(hidden, y, seed)
     for p, v in zip(model.parameters(), snaps[k][1], strict=True):
         p.value = v
     return model, X, y, snaps[k]

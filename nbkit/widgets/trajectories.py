@@ -35,46 +35,31 @@ class Surface:
     ylim: tuple
 
 
-def _quad_f(x, y):
-    return 0.5 * (x**2 + 20.0 * y**2)
-
-
-def _quad_g(x, y):
-    return np.array([x, 20.0 * y])
-
-
-def _saddle_f(x, y):
-    return 0.5 * x**2 + 0.25 * y**4 - 0.5 * y**2
-
-
-def _saddle_g(x, y):
-    return np.array([x, y**3 - y])
-
-
-def _valley_f(x, y):
-    return (1 - x) ** 2 + 10.0 * (y - x**2) ** 2
-
-
-def _valley_g(x, y):
-    return np.array([-2 * (1 - x) - 40.0 * x * (y - x**2), 20.0 * (y - x**2)])
-
-
 SURFACES = {
-    "quadratic": Surface("ill-conditioned quadratic", "f = (x² + 20 y²) / 2", _quad_f, _quad_g,
-                         0.0, ((0.0, 0.0),), (-1.8, 1.0), (-2.0, 2.0), (-1.5, 1.5)),
-    "saddle": Surface("saddle", "f = x²/2 + y⁴/4 − y²/2", _saddle_f, _saddle_g, -0.25,
-                      ((0.0, 1.0), (0.0, -1.0)), (1.8, 0.01), (-2.0, 2.0), (-1.6, 1.6)),
-    "valley": Surface("Rosenbrock-like valley", "f = (1 − x)² + 10 (y − x²)²", _valley_f,
-                      _valley_g, 0.0, ((1.0, 1.0),), (-1.5, 1.5), (-2.0, 2.0), (-1.0, 3.0)),
+    "quadratic": Surface(
+        "ill-conditioned quadratic", "f = (x² + 20 y²) / 2",
+        lambda x, y: 0.5 * (x**2 + 20.0 * y**2), lambda x, y: np.array([x, 20.0 * y]),
+        0.0, ((0.0, 0.0),), (-1.8, 1.0), (-2.0, 2.0), (-1.5, 1.5)),
+    "saddle": Surface(
+        "saddle", "f = x²/2 + y⁴/4 − y²/2",
+        lambda x, y: 0.5 * x**2 + 0.25 * y**4 - 0.5 * y**2, lambda x, y: np.array([x, y**3 - y]),
+        -0.25, ((0.0, 1.0), (0.0, -1.0)), (1.8, 0.01), (-2.0, 2.0), (-1.6, 1.6)),
+    "valley": Surface(
+        "Rosenbrock-like valley", "f = (1 − x)² + 10 (y − x²)²",
+        lambda x, y: (1 - x) ** 2 + 10.0 * (y - x**2) ** 2,
+        lambda x, y: np.array([-2 * (1 - x) - 40.0 * x * (y - x**2), 20.0 * (y - x**2)]),
+        0.0, ((1.0, 1.0),), (-1.5, 1.5), (-2.0, 2.0), (-1.0, 3.0)),
 }
 
-METHODS = ("SGD", "momentum", "SGD 1/t", "Adagrad", "Adam")
-METHOD_COLORS = {
-    "SGD": OKABE_ITO["blue"],
-    "momentum": OKABE_ITO["orange"],
-    "SGD 1/t": OKABE_ITO["purple"],
-    "Adagrad": OKABE_ITO["green"],
-    "Adam": OKABE_ITO["vermillion"],
+# method: (the nbkit.optim optimizer of parameters ps for a learning rate and momentum, colour)
+METHODS = {
+    "SGD": (lambda ps, lr, momentum: optim.SGD(ps, lr), OKABE_ITO["blue"]),
+    "momentum": (lambda ps, lr, momentum: optim.SGD(ps, lr, momentum=momentum),
+                 OKABE_ITO["orange"]),
+    "SGD 1/t": (lambda ps, lr, momentum: optim.SGD(ps, optim.inverse_time_decay(lr)),
+                OKABE_ITO["purple"]),
+    "Adagrad": (lambda ps, lr, momentum: optim.Adagrad(ps, lr), OKABE_ITO["green"]),
+    "Adam": (lambda ps, lr, momentum: optim.Adam(ps, lr), OKABE_ITO["vermillion"]),
 }
 DIVERGED = 1e6  # |θ| beyond this counts as divergence; the path stops there
 
@@ -87,16 +72,8 @@ def point(xy):
 
 def make_optimizer(method, point, lr, momentum=0.9):
     """The :mod:`nbkit.optim` optimizer for a method name in METHODS."""
-    validate.one_of(method, "method", METHODS, "make_optimizer")
-    if method == "SGD":
-        return optim.SGD([point], lr)
-    if method == "momentum":
-        return optim.SGD([point], lr, momentum=momentum)
-    if method == "SGD 1/t":
-        return optim.SGD([point], optim.inverse_time_decay(lr))
-    if method == "Adagrad":
-        return optim.Adagrad([point], lr)
-    return optim.Adam([point], lr)
+    make, _ = METHODS[validate.one_of(method, "method", METHODS, "make_optimizer")]
+    return make([point], lr, momentum)
 
 
 def run_optimizer(surface, method, lr, steps, start, momentum=0.9):
@@ -128,7 +105,7 @@ def run_optimizer(surface, method, lr, steps, start, momentum=0.9):
 
 
 def compute_trajectories(surface="quadratic", lr=0.03, momentum=0.9, steps=100, start=None,
-                         methods=METHODS):
+                         methods=tuple(METHODS)):
     """Paths of several optimizers on one surface at the same learning rate.
 
     Returns ``{method: (path (k+1, 2), losses (k+1,))}`` (see :func:`run_optimizer`).
@@ -174,7 +151,7 @@ def plot_trajectories(results, surface="quadratic", lr=None):
     ax_c.contourf(X, Y, Z, levels=14, cmap="Greys", alpha=0.55)
     ax_c.contour(X, Y, Z, levels=14, colors="0.45", linewidths=0.4)
     for m, (path, losses) in results.items():
-        color = METHOD_COLORS.get(m, OKABE_ITO["black"])
+        color = METHODS[m][1] if m in METHODS else OKABE_ITO["black"]
         ax_c.plot(path[:, 0], path[:, 1], ".-", color=color, lw=1.3, ms=3, label=m)
         gap = np.maximum(losses - s.f_min, 1e-16)
         tail = " (diverged)" if len(path) and not np.abs(path[-1]).max() < DIVERGED else ""
