@@ -126,13 +126,6 @@ class FigureBox(widgets.VBox):
         finally:
             self._muted = False
 
-    def set_values(self, **values):
-        """Set several controls at once with a single redraw."""
-        with self.muted():
-            for name, value in values.items():
-                self.controls[name].value = value
-        self.redraw()
-
     def _changed(self, change):
         if self._muted:
             return
