@@ -63,12 +63,14 @@ GEMM_TARGET_BATCHES = (100, 1000)
 
 
 def blas_info():
-    """numpy's BLAS as reported by threadpoolctl (None if numpy reports none)."""
-    for lib in threadpool_info():
-        if lib.get("user_api") == "blas":
-            return {k: lib.get(k) for k in ("internal_api", "version", "architecture",
-                                            "threading_layer", "num_threads", "filepath")}
-    return None
+    """numpy's BLAS as reported by threadpoolctl (None if there is none); SciPy may have loaded
+    a BLAS of its own, which is not the one numpy's products use."""
+    blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    blas.sort(key=lambda lib: "numpy" not in str(lib.get("filepath")))
+    if not blas:
+        return None
+    return {k: blas[0].get(k) for k in ("internal_api", "version", "architecture",
+                                        "threading_layer", "num_threads", "filepath")}
 
 
 def cpu_model():

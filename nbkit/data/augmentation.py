@@ -6,7 +6,6 @@ returns a new array."""
 import math
 
 import numpy as np
-from scipy import ndimage
 
 from nbkit import validate
 from nbkit.rng import as_generator
@@ -55,6 +54,8 @@ def shift(X, dx, dy):
     ``X``: (N, side*side) or (D,); ``dx``, ``dy``: ints or per-image int arrays (N,).
     Returns a new array of the same shape and dtype.
     """
+    from scipy import ndimage  # on first use: a training kernel need not load SciPy
+
     imgs, single, side = _as_images(X, "shift")
     dxs = _per_image(dx, len(imgs), "dx", integer=True)
     dys = _per_image(dy, len(imgs), "dy", integer=True)
@@ -72,6 +73,8 @@ def rotate(X, degrees):
     ``X``: (N, side*side) or (D,); ``degrees``: scalar or per-image (N,), each in [-180, 180].
     Returns float (input float dtype kept, else float32), same shape as ``X``.
     """
+    from scipy import ndimage
+
     imgs, single, side = _as_images(X, "rotate")
     deg = _per_image(degrees, len(imgs), "degrees", integer=False)
     if np.any(np.abs(deg) > 180):
