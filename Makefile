@@ -23,7 +23,7 @@ JOBS ?= 2
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[lab,grading,hub,site,test,dev]'
 	touch $(STAMP)
 
 # What live slides need besides jupyterlab-rise (web/install-lab-extras says what and why).
@@ -87,6 +87,7 @@ release: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_speed
+	$(BIN)/python -m benchmarks.update_rules
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.train_speed --smoke

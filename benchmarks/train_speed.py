@@ -40,12 +40,13 @@ import platform
 import statistics
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_info
 
 from nbkit import data, layers, losses, optim, train
+from nbkit.threads import blas_thread_limit
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 BATCH_SIZES = (32, 100, 1000)
@@ -62,26 +63,14 @@ GEMM_TARGET_BATCHES = (100, 1000)
 
 
 def blas_info():
-    """numpy's BLAS as reported by threadpoolctl (None if threadpoolctl is missing)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
+    """numpy's BLAS as reported by threadpoolctl (None if there is none); SciPy may have loaded
+    a BLAS of its own, which is not the one numpy's products use."""
+    blas = [lib for lib in threadpool_info() if lib.get("user_api") == "blas"]
+    blas.sort(key=lambda lib: "numpy" not in str(lib.get("filepath")))
+    if not blas:
         return None
-    for lib in threadpool_info():
-        if lib.get("user_api") == "blas":
-            return {k: lib.get(k) for k in ("internal_api", "version", "architecture",
-                                            "threading_layer", "num_threads", "filepath")}
-    return None
-
-
-def blas_threads_limit(threads):
-    """Context manager limiting numpy's BLAS to `threads` threads (no-op without threadpoolctl)."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        print("threadpoolctl not installed: numpy's BLAS threads left as they are")
-        return nullcontext()
-    return threadpool_limits(limits=threads, user_api="blas")
+    return {k: blas[0].get(k) for k in ("internal_api", "version", "architecture",
+                                        "threading_layer", "num_threads", "filepath")}
 
 
 def cpu_model():
@@ -149,7 +138,7 @@ def make_nbkit(X, y, batch_size):
     optimizer = optim.SGD(model.parameters(), lr=LR)
 
     def epoch(seed):
-        train.fit(model, loss, optimizer, X, y, epochs=1, batch_size=batch_size, seed=seed,
+        train.fit(model, loss, optimizer, X, y, epochs=1, batch_size=batch_size, rng=seed,
                   progress=False)
 
     return epoch
@@ -364,7 +353,7 @@ def main(argv=None):
     X, y, source = load_data(args.data, n)
 
     rows = []
-    with blas_threads_limit(threads):
+    with blas_thread_limit(threads):
         machine = machine_info(threads, torch)
         print(f"{machine['cpu']}, {machine['logical_cpus']} logical CPUs; numpy BLAS: "
               f"{_blas_name(machine['numpy_blas'])}; {threads} thread(s); data: {source} "
@@ -411,7 +400,7 @@ def main(argv=None):
 
 def _blas_name(blas):
     if blas is None:
-        return "unknown (threadpoolctl missing)"
+        return "unknown (no BLAS reported by threadpoolctl)"
     return f"{blas['internal_api']} {blas['version']} ({blas['architecture']})"
 
 

@@ -24,45 +24,23 @@ learning: a survey", JMLR 2018), :func:`draw_graph` (matplotlib only) and a tiny
 
 import itertools
 import math
-import numbers
 import unicodedata
 from collections import namedtuple
 
+from nbkit import validate
 from nbkit.rng import as_generator
 
-__all__ = [
-    "Value",
-    "topological_order",
-    "primal_trace",
-    "adjoint_trace",
-    "trace_table",
-    "draw_graph",
-    "Neuron",
-    "Layer",
-    "MLP",
-    "TraceRow",
-]
+__all__ = ["Value", "topological_order", "primal_trace", "adjoint_trace", "trace_table",
+           "draw_graph", "Neuron", "Layer", "MLP", "TraceRow"]
 
 _ids = itertools.count()  # creation counter: a child is always created before its parents
-
-
-def _as_float(x, where):
-    """Return float(x) for a real number x; TypeError for anything else (bool included)."""
-    if isinstance(x, bool) or not isinstance(x, numbers.Real):
-        raise TypeError(f"{where}: expected a real number (int or float), got {type(x).__name__}")
-    return float(x)
 
 
 def _lift(other, op):
     """Operand of a binary op: a Value as is, a plain number as a constant leaf Value."""
     if isinstance(other, Value):
         return other
-    if isinstance(other, bool) or not isinstance(other, numbers.Real):
-        raise TypeError(
-            f"unsupported operand for Value {op}: expected a Value or a real number "
-            f"(int or float), got {type(other).__name__}"
-        )
-    const = Value(float(other))
+    const = Value(validate.real(other, "the operand that is not a Value", f"Value {op}"))
     const._const = True
     return const
 
@@ -81,7 +59,7 @@ class Value:
     __slots__ = ("data", "grad", "label", "op", "_prev", "_local", "_param", "_const", "_id")
 
     def __init__(self, data, label="", _children=(), _op="", _local_grads=None):
-        self.data = data if type(data) is float else _as_float(data, "Value(data)")
+        self.data = data if type(data) is float else validate.real(data, "data", "Value")
         if not isinstance(label, str):
             raise TypeError(f"Value(label): expected a str, got {type(label).__name__}")
         self.grad = 0.0
@@ -138,12 +116,7 @@ class Value:
                 "Value ** Value is not supported: the exponent must be a plain number "
                 "(int or float); for a variable exponent write (b * a.log()).exp()"
             )
-        if isinstance(p, bool) or not isinstance(p, numbers.Real):
-            raise TypeError(
-                f"Value **: the exponent must be a plain number (int or float), "
-                f"got {type(p).__name__}"
-            )
-        a, p = self.data, float(p)
+        a, p = self.data, validate.real(p, "the exponent", "Value **")
         if a < 0 and not p.is_integer():
             raise ValueError(f"Value **: a negative base ({a}) needs an integer exponent, got {p}")
         if a == 0 and p < 0:
@@ -379,12 +352,8 @@ class _Graph:
         p = v._param
         if v.op == "**" and p in (1.0, 2.0):  # 1, 2·a rather than 1·a^0, 2·a^1
             return "1" if p == 1.0 else f"2·{args[0]}"
-        return parts[k].format(
-            *args,
-            out=self.names[v],
-            p=_num(p) if p is not None else "",
-            pm1=_num(p - 1) if p is not None else "",
-        )
+        return parts[k].format(*args, out=self.names[v], p=_num(p) if p is not None else "",
+                               pm1=_num(p - 1) if p is not None else "")
 
 
 def _primal_rows(graph):
@@ -410,10 +379,8 @@ def _adjoint_rows(graph):
             cname = graph.names[child]
             first = child not in adj
             adj[child] = (0.0 if first else adj[child]) + g * local
-            expr = (
-                f"{vbar} × ∂{vname}/∂{cname} = {vbar} × {graph.partial(v, k)}"
-                f" = {_fmt(g)} × {_paren(_fmt(local))}"
-            )
+            expr = (f"{vbar} × ∂{vname}/∂{cname} = {vbar} × {graph.partial(v, k)}"
+                    f" = {_fmt(g)} × {_paren(_fmt(local))}")
             rows.append(TraceRow(_bar(cname), "=" if first else "+=", expr, adj[child]))
     return rows, adj
 
@@ -492,10 +459,8 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
 
     graph = _Graph(output, inputs)
     if len(graph.order) > max_nodes:
-        raise ValueError(
-            f"draw_graph: the graph has {len(graph.order)} nodes, more than max_nodes="
-            f"{max_nodes}; pass a larger max_nodes to draw it anyway"
-        )
+        raise ValueError(f"draw_graph: the graph has {len(graph.order)} nodes, more than "
+                         f"max_nodes={max_nodes}; pass a larger max_nodes to draw it anyway")
     # column = depth, except that a constant sits just left of the op that uses it
     users = {v: [] for v in graph.order}
     for v in graph.order:
@@ -524,9 +489,8 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
 
     if ax is None:
         tallest = max(len(layer) for layer in layers)
-        fig = Figure(
-            figsize=(max(4.0, 2.0 * n_layers), max(2.5, 1.05 * tallest + 0.6)), layout="constrained"
-        )
+        fig = Figure(figsize=(max(4.0, 2.0 * n_layers), max(2.5, 1.05 * tallest + 0.6)),
+                     layout="constrained")
         ax = fig.add_subplot()
     else:
         fig = ax.figure
@@ -544,13 +508,9 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
             color = "#fce5cd"
         if v.label and v.label not in what:
             head = f"{head} · {v.label}"
-        ax.add_patch(
-            FancyBboxPatch(
-                (x - box_w / 2, y - box_h / 2), box_w, box_h,
-                boxstyle="round,pad=0.0,rounding_size=0.06", fc=color, ec="0.3", lw=0.8,
-                zorder=2,
-            )
-        )
+        ax.add_patch(FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h,
+                                    boxstyle="round,pad=0.0,rounding_size=0.06", fc=color,
+                                    ec="0.3", lw=0.8, zorder=2))
         text = f"{head}\n{what}\ndata {_fmt(v.data)}\ngrad {_fmt(v.grad)}"
         ax.text(x, y, text, ha="center", va="center", fontsize=7.5, family="monospace", zorder=3)
 
@@ -561,12 +521,9 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
                 continue
             drawn.add((child, v))
             (xc, yc), (xp, yp) = pos[child], pos[v]
-            ax.add_patch(
-                FancyArrowPatch(
-                    (xc + box_w / 2, yc), (xp - box_w / 2, yp), arrowstyle="-|>",
-                    mutation_scale=10, color="0.35", lw=0.9, zorder=1, shrinkA=0, shrinkB=0,
-                )
-            )
+            ax.add_patch(FancyArrowPatch((xc + box_w / 2, yc), (xp - box_w / 2, yp),
+                                         arrowstyle="-|>", mutation_scale=10, color="0.35",
+                                         lw=0.9, zorder=1, shrinkA=0, shrinkB=0))
 
     tallest = max(len(layer) for layer in layers)
     ax.set_xlim(-box_w / 2 - 0.15, (n_layers - 1) * xstep + box_w / 2 + 0.15)
@@ -577,9 +534,8 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
     for spine in ax.spines.values():
         spine.set_visible(False)
     title = output.label or graph.names[output]
-    ax.set_title(
-        f"Computational graph of {title} = {_fmt(output.data)} ({len(graph.order)} nodes)"
-    )
+    ax.set_title(f"Computational graph of {title} = {_fmt(output.data)} "
+                 f"({len(graph.order)} nodes)")
     return fig
 
 
@@ -593,8 +549,7 @@ class Neuron:
     """
 
     def __init__(self, n_in, nonlin=True, rng=None):
-        if isinstance(n_in, bool) or not isinstance(n_in, numbers.Integral) or n_in < 1:
-            raise ValueError(f"Neuron: n_in must be an integer >= 1, got {n_in!r}")
+        n_in = validate.integer(n_in, "n_in", "Neuron", low=1)
         rng = as_generator(rng)
         self.w = [Value(float(w), "w") for w in rng.normal(0.0, 1.0 / math.sqrt(n_in), n_in)]
         self.b = Value(0.0, "b")
@@ -615,8 +570,7 @@ class Layer:
     """n_out Neurons sharing the same input: x (n_in values) -> list of n_out Values."""
 
     def __init__(self, n_in, n_out, nonlin=True, rng=None):
-        if isinstance(n_out, bool) or not isinstance(n_out, numbers.Integral) or n_out < 1:
-            raise ValueError(f"Layer: n_out must be an integer >= 1, got {n_out!r}")
+        n_out = validate.integer(n_out, "n_out", "Layer", low=1)
         rng = as_generator(rng)
         self.n_in = n_in
         self.neurons = [Neuron(n_in, nonlin=nonlin, rng=rng) for _ in range(n_out)]
@@ -644,10 +598,8 @@ class MLP:
         if len(sizes) < 2:
             raise ValueError("MLP: n_outs must list at least one layer size")
         self.n_in = n_in
-        self.layers = [
-            Layer(sizes[i], sizes[i + 1], nonlin=i < len(n_outs) - 1, rng=rng)
-            for i in range(len(n_outs))
-        ]
+        self.layers = [Layer(sizes[i], sizes[i + 1], nonlin=i < len(n_outs) - 1, rng=rng)
+                       for i in range(len(n_outs))]
 
     def __call__(self, x):
         x = list(x)

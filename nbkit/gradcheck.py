@@ -1,9 +1,13 @@
 """Gradient checking: compare a backward pass with central finite differences.
 
-Central difference for entry i, with step h_i = √eps · max(|x_i|, 1) (eps = machine epsilon of
-float64, so h ≈ 1.5e-8 near zero)::
+Central difference for entry i, with step h_i = √eps · max(|x_i|, 1) (eps = the machine epsilon
+of x's dtype: h ≈ 1.5e-8 near zero in float64, 3.5e-4 in float32)::
 
     ∂f/∂x_i ≈ (f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i)          error O(h²)
+
+One loop, :func:`_central_differences`, perturbs the entries (in place, restored even when f
+raises) and divides by the step actually applied after rounding to x's dtype; the gradient
+(:func:`numerical_gradient`), the module check and the Jacobian (:func:`jacobian_fd`) use it.
 
 Relative error (as in cs231n): max_i |a_i - b_i| / max(|a_i| + |b_i|, 1e-8). In float64 a correct
 backward gives about 1e-7 or less; 1e-2 or more means a bug. Always check in float64: float32
@@ -13,8 +17,7 @@ has eps ≈ 1.2e-7, so finite differences are too noisy to tell a bug from round
 import numpy as np
 
 from nbkit.layers import Dropout, Module
-
-SQRT_EPS = float(np.sqrt(np.finfo(np.float64).eps))
+from nbkit.rng import accepts_seed, as_generator
 
 
 def default_step(x):
@@ -34,6 +37,29 @@ def _check_float(x, owner):
                         f"{x.dtype}; integer arrays cannot be perturbed by a small step h")
 
 
+def _central_differences(f, x, h, index):
+    """Yield ``(f(x + h_i e_i) - f(x - h_i e_i)) / (2 h_i)`` for each index i of ``x``.
+
+    ``f()`` takes no arguments and reads ``x``, which is perturbed in place and restored (also
+    when f raises). ``2 h_i`` is the step actually applied after rounding to x's dtype; a step
+    too small to change ``x[i]`` at all is refused. ``f`` may return a number or an array.
+    """
+    steps = default_step(x) if h is None else np.broadcast_to(np.asarray(h, float), x.shape)
+    for i in index:
+        old, hi = x[i], steps[i]
+        try:
+            x[i] = old + hi
+            xp, fp = float(x[i]), np.asarray(f(), dtype=np.float64)
+            x[i] = old - hi
+            xm, fm = float(x[i]), np.asarray(f(), dtype=np.float64)
+        finally:
+            x[i] = old
+        if xp == xm:
+            raise ValueError(f"numerical_gradient: the step h = {hi:.3g} does not change entry "
+                             f"{i} = {float(old):.6g} in {x.dtype}; use a larger h (or float64)")
+        yield (fp - fm) / (xp - xm)
+
+
 def numerical_gradient(f, x, h=None, entries=None):
     """Central-difference gradient of the scalar function ``f()`` with respect to array ``x``.
 
@@ -43,22 +69,8 @@ def numerical_gradient(f, x, h=None, entries=None):
     has one value per entry).
     """
     _check_float(x, "numerical_gradient")
-    steps = default_step(x) if h is None else np.broadcast_to(np.asarray(h, float), x.shape)
     index = list(np.ndindex(x.shape)) if entries is None else [tuple(e) for e in entries]
-    out = np.empty(len(index))
-    for k, i in enumerate(index):
-        old, hi = x[i], steps[i]
-        try:
-            x[i] = old + hi
-            xp, fp = float(x[i]), float(f())
-            x[i] = old - hi
-            xm, fm = float(x[i]), float(f())
-        finally:
-            x[i] = old
-        if xp == xm:
-            raise ValueError(f"numerical_gradient: the step h = {hi:.3g} does not change entry "
-                             f"{i} = {float(old):.6g} in {x.dtype}; use a larger h (or float64)")
-        out[k] = (fp - fm) / (xp - xm)  # the step actually applied, after rounding to x.dtype
+    out = np.array([float(d) for d in _central_differences(lambda: float(f()), x, h, index)])
     return out.reshape(x.shape) if entries is None else out
 
 
@@ -89,18 +101,20 @@ def _set_dropout_frozen(module, frozen):
         stack.extend(m.children())
 
 
-def check_module(module, X, seed=0, entries=6, h=None):
+@accepts_seed
+def check_module(module, X, rng=None, entries=6, h=None):
     """Max relative error between ``module.backward`` and finite differences.
 
     Uses the scalar loss L = Σ Y ⊙ R for a fixed random R (so dL/dY = R), in float64, checking
-    ``entries`` random entries of the input and of every parameter. Dropout masks are fixed for
+    ``entries`` random entries of the input and of every parameter (``rng`` draws R and the
+    entries, see :mod:`nbkit.rng`; ``seed=`` is accepted too). Dropout masks are fixed for
     the check (``entries=None`` checks every entry). Returns
     ``{"input": err, "<param name>": err, ...}``; parameters are cast back to
     their original dtype afterwards.
     """
     if not isinstance(module, Module):
         raise TypeError(f"check_module: expected an nbkit Module, got {type(module).__name__}")
-    rng = np.random.default_rng(seed)
+    rng = as_generator(rng)
     named = module.named_parameters()
     dtypes = [(p, p.value.dtype, p.grad.dtype) for _, p in named]
     X = np.array(X, dtype=np.float64)
@@ -131,22 +145,13 @@ def check_module(module, X, seed=0, entries=6, h=None):
 def jacobian_fd(f, x, h=None):
     """Jacobian of the array function ``f(x)`` column by column with central differences.
 
-    Column j is (f(x + h_j e_j) - f(x - h_j e_j)) / (2 h_j). Shape (f(x).size, x.size).
+    Column j is (f(x + h_j e_j) - f(x - h_j e_j)) / (2 h_j), on a float64 copy of ``x``.
+    Shape (f(x).size, x.size).
     """
     _check_float(x, "jacobian_fd")
     x = np.array(x, dtype=np.float64)
-    steps = default_step(x) if h is None else np.broadcast_to(np.asarray(h, float), x.shape)
-    flat, hs = x.reshape(-1), steps.reshape(-1)
-    cols = []
-    for j in range(flat.size):
-        old = flat[j]
-        flat[j] = old + hs[j]
-        fp = np.array(f(x), dtype=np.float64).ravel()
-        flat[j] = old - hs[j]
-        fm = np.array(f(x), dtype=np.float64).ravel()
-        flat[j] = old
-        cols.append((fp - fm) / (2 * hs[j]))
-    return np.stack(cols, axis=1)
+    columns = _central_differences(lambda: np.ravel(f(x)), x, h, list(np.ndindex(x.shape)))
+    return np.stack(list(columns), axis=1)
 
 
 def jacobian_bprop(module, X):

@@ -1,7 +1,8 @@
 """Weight initializers: ``f(shape, rng) -> ndarray`` with ``shape = (n_in, n_out)``.
 
 Every initializer takes the shape of a weight matrix, ``(n_in, n_out)`` (fan-in first, as in
-``X @ W``), and a ``numpy.random.Generator``; ``dtype`` (default float32) is a keyword.
+``X @ W``), and ``rng``: a ``numpy.random.Generator``, an int seed or None (seed 0; the rule of
+:mod:`nbkit.rng`); ``dtype`` (default float32) is a keyword.
 
 ==================  ==========================================  ==============================
 name                distribution                                reference
@@ -25,6 +26,9 @@ import math
 
 import numpy as np
 
+from nbkit import validate
+from nbkit.rng import as_generator
+
 DEFAULT_DTYPE = np.float32
 
 
@@ -34,24 +38,13 @@ def _fans(shape, owner):
     return int(shape[0]), int(shape[1])
 
 
-def _generator(rng, owner):
-    if rng is None:
-        raise ValueError(f"{owner}: pass a numpy.random.Generator "
-                         "(rng=np.random.default_rng(seed))")
-    if isinstance(rng, (int, np.integer)):
-        return np.random.default_rng(rng)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"{owner}: expected a numpy.random.Generator or int seed, got {type(rng)}")
-    return rng
-
-
 def _gaussian(shape, rng, std, dtype, owner):
-    rng = _generator(rng, owner)
+    rng = as_generator(rng, f"{owner}: rng")
     return (rng.standard_normal(shape) * std).astype(dtype, copy=False)
 
 
 def _uniform(shape, rng, limit, dtype, owner):
-    rng = _generator(rng, owner)
+    rng = as_generator(rng, f"{owner}: rng")
     return rng.uniform(-limit, limit, size=shape).astype(dtype, copy=False)
 
 
@@ -61,30 +54,27 @@ def zeros(shape, rng=None, dtype=DEFAULT_DTYPE):
     return np.zeros(shape, dtype=dtype)
 
 
+def _fixed_scale(draw, scale, name):
+    """An initializer drawing with ``draw(shape, rng, scale, dtype, name)`` at a fixed scale."""
+
+    def init(shape, rng=None, dtype=DEFAULT_DTYPE):
+        _fans(shape, name)
+        return draw(shape, rng, scale, dtype, name)
+
+    init.__name__ = init.__qualname__ = name
+    return init
+
+
 def normal(std):
     """Return an initializer drawing W ~ N(0, std^2)."""
-    if not std >= 0:
-        raise ValueError(f"normal: std must be >= 0, got {std!r}")
-
-    def init(shape, rng, dtype=DEFAULT_DTYPE):
-        _fans(shape, init.__name__)
-        return _gaussian(shape, rng, std, dtype, init.__name__)
-
-    init.__name__ = init.__qualname__ = f"normal({std:g})"
-    return init
+    std = validate.number(std, "std", "normal", low=0)
+    return _fixed_scale(_gaussian, std, f"normal({std:g})")
 
 
 def uniform(limit):
     """Return an initializer drawing W ~ U(-limit, limit)."""
-    if not limit >= 0:
-        raise ValueError(f"uniform: limit must be >= 0, got {limit!r}")
-
-    def init(shape, rng, dtype=DEFAULT_DTYPE):
-        _fans(shape, init.__name__)
-        return _uniform(shape, rng, limit, dtype, init.__name__)
-
-    init.__name__ = init.__qualname__ = f"uniform({limit:g})"
-    return init
+    limit = validate.number(limit, "limit", "uniform", low=0)
+    return _fixed_scale(_uniform, limit, f"uniform({limit:g})")
 
 
 def xavier_normal(shape, rng, dtype=DEFAULT_DTYPE):

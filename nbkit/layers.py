@@ -1,13 +1,8 @@
 """Layers with an explicit forward (fprop) and backward (bprop): the modular view of backprop.
 
-Conventions (batch first):
-
-- ``forward(X)`` takes ``X`` of shape ``(N, D_in)`` and returns ``Y`` of shape ``(N, D_out)``;
-  it caches what the backward pass needs.
-- ``backward(dY)`` takes ``dL/dY`` (shape of ``Y``), stores ``dL/dθ`` in every parameter's
-  ``.grad`` and returns ``dL/dX`` (shape of ``X``).
-- Modules compute in the dtype of their inputs and parameters: float32 by default (fast),
-  float64 after ``module.to(np.float64)`` (for gradient checks).
+The interface (``Parameter``, ``Module``, the shape conventions) is written down once in
+:mod:`nbkit.module`, the activation functions and their modules in :mod:`nbkit.activations`;
+both are importable from here too, since this is where the lectures import every module from.
 
 Example::
 
@@ -16,130 +11,46 @@ Example::
     >>> dX = model.backward(dY)          # fills model[0].W.grad, ...
 """
 
-from dataclasses import dataclass
+import inspect
 
 import numpy as np
 
 from nbkit import init as initializers
+from nbkit import validate
+from nbkit.activations import (
+    ACTIVATIONS,
+    Activation,
+    ActivationFn,
+    LeakyReLU,
+    PReLU,
+    ReLU,
+    Sigmoid,
+    Softplus,
+    Tanh,
+    activation_module,
+    sigmoid,
+)
+from nbkit.module import Module, Parameter, backward
 from nbkit.rng import as_generator
 
-# --------------------------------------------------------------------------------------------
-# Parameters and the Module interface
-# --------------------------------------------------------------------------------------------
+__all__ = [
+    "Parameter", "Module", "backward", "Linear", "Maxout", "Dropout", "Sequential", "mlp",
+    "ACTIVATIONS", "ActivationFn", "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
+    "Softplus", "PReLU", "sigmoid", "activation_module", "activation_functions",
+]
 
-
-class Parameter:
-    """A trainable array: ``.value``, its gradient ``.grad`` (same shape), and ``.decay``.
-
-    ``decay`` says whether weight decay applies (True for weights, False for biases).
-    ``value`` and ``grad`` are plain attributes: reassigning them (e.g. casting to float64) is
-    fine, since modules read them afresh on every call. Backward passes write into ``grad`` in
-    place (no allocation per step), so keep ``p.grad.copy()`` if you need an old gradient.
-    """
-
-    def __init__(self, value, decay=True, name=""):
-        self.value = np.asarray(value)
-        self.grad = np.zeros_like(self.value)
-        self.decay = bool(decay)
-        self.name = name
-
-    @property
-    def shape(self):
-        return self.value.shape
-
-    @property
-    def size(self):
-        return self.value.size
-
-    def __repr__(self):
-        return (f"Parameter({self.name or '?'}, shape={self.value.shape}, "
-                f"dtype={self.value.dtype}, decay={self.decay})")
-
-
-class Module:
-    """Base class: ``forward``, ``backward``, ``parameters``, ``train``/``eval``."""
-
-    training = True
-
-    def forward(self, X):
-        raise NotImplementedError
-
-    def backward(self, grad_out):
-        raise NotImplementedError
-
-    def __call__(self, X):
-        return self.forward(X)
-
-    def children(self):
-        return []
-
-    def named_parameters(self):
-        """``[(name, Parameter), ...]`` for this module and its children, in order."""
-        own = [(name, p) for name, p in vars(self).items() if isinstance(p, Parameter)]
-        for i, child in enumerate(self.children()):
-            own += [(f"{i}.{name}", p) for name, p in child.named_parameters()]
-        return own
-
-    def parameters(self):
-        return [p for _, p in self.named_parameters()]
-
-    def num_parameters(self):
-        return sum(p.size for p in self.parameters())
-
-    def train(self, mode=True):
-        self.training = bool(mode)
-        for child in self.children():
-            child.train(mode)
-        return self
-
-    def eval(self):
-        return self.train(False)
-
-    def to(self, dtype):
-        """Cast every parameter (value and grad) to ``dtype``; returns self."""
-        for p in self.parameters():
-            p.value = p.value.astype(dtype, copy=False)
-            p.grad = p.grad.astype(dtype, copy=False)
-        return self
-
-    def extra_repr(self):
-        return ""
-
-    def __repr__(self):
-        return f"{type(self).__name__}({self.extra_repr()})"
-
-    # ---- shared input checks ---------------------------------------------------------------
-    def _check_input(self, X, features=None):
-        if not isinstance(X, np.ndarray) or X.ndim != 2:
-            got = f"shape {X.shape}" if isinstance(X, np.ndarray) else type(X).__name__
-            want = f"(N, {features})" if features else "(N, D)"
-            raise ValueError(f"{self!r}: expected a 2-D array of shape {want}, got {got}")
-        if features is not None and X.shape[1] != features:
-            raise ValueError(f"{self!r}: expected input of shape (N, {features}), got {X.shape}")
-        if X.dtype.kind != "f":
-            raise TypeError(f"{self!r}: expected a float array, got dtype {X.dtype}")
-
-    def _check_grad(self, grad_out, expected_shape):
-        if expected_shape is None:
-            raise RuntimeError(f"{self!r}: backward() called before forward()")
-        if np.shape(grad_out) != expected_shape:
-            raise ValueError(f"{self!r}: backward expected grad_out of shape {expected_shape}"
-                             f" (the shape of the last output), got {np.shape(grad_out)}")
-
-
-# --------------------------------------------------------------------------------------------
-# Linear
-# --------------------------------------------------------------------------------------------
+#: name -> (f(z), f'(z)) on arrays: the registry in the form the lectures plot it.
+activation_functions = {name: (a.f, a.derivative) for name, a in ACTIVATIONS.items()}
 
 
 def _initial_weights(init, shape, rng, dtype, owner):
-    """``init(shape, rng)`` cast to ``dtype``; nbkit's initializers also take ``dtype=``."""
+    """``init(shape, rng)`` cast to ``dtype``; initializers with a ``dtype`` keyword (all of
+    nbkit's) draw in that dtype directly."""
     try:
-        W = init(shape, rng, dtype=dtype)
-    except TypeError as err:
-        if "dtype" not in str(err):
-            raise
-        W = init(shape, rng)
+        takes_dtype = "dtype" in inspect.signature(init).parameters
+    except (TypeError, ValueError):  # a callable without a readable signature
+        takes_dtype = False
+    W = init(shape, rng, dtype=dtype) if takes_dtype else init(shape, rng)
     W = np.asarray(W).astype(dtype, copy=False)
     if W.shape != shape:
         raise ValueError(f"{type(owner).__name__}: initializer {getattr(init, '__name__', init)}"
@@ -194,181 +105,6 @@ class Linear(Module):
         return f"{self.in_features}, {self.out_features}, init={name}"
 
 
-# --------------------------------------------------------------------------------------------
-# Elementwise activations: one registry of (f, f') pairs, one module class using it
-# --------------------------------------------------------------------------------------------
-
-
-def sigmoid(z):
-    """σ(z) = 1 / (1 + e^{-z}), stable for any z: with e = e^{-|z|} <= 1,
-    σ(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0 (no overflow, full precision
-    in both tails)."""
-    z = np.asarray(z)
-    e = np.exp(-np.abs(z))
-    y = np.where(z >= 0, 1, e)
-    y /= 1 + e
-    return y
-
-
-def _sigmoid_prime(z, y):
-    return y * (1 - y)  # σ' = σ (1 - σ) <= 1/4
-
-
-def _tanh_prime(z, y):
-    d = y * y
-    np.subtract(1, d, out=d)  # tanh' = 1 - tanh^2
-    return d
-
-
-def _relu(z):
-    return np.maximum(z, 0)
-
-
-def _relu_prime(z, y):
-    return (z > 0).astype(z.dtype)
-
-
-def _softplus(z):
-    return np.logaddexp(0, z)  # log(1 + e^z), a smooth ReLU
-
-
-def _softplus_prime(z, y):
-    return sigmoid(z)
-
-
-def _leaky(alpha):
-    return (lambda z: np.where(z > 0, z, alpha * z),
-            lambda z, y: np.where(z > 0, 1, alpha).astype(z.dtype))
-
-
-@dataclass(frozen=True)
-class ActivationFn:
-    """An activation ``f`` and its derivative ``fprime(z, y)`` given ``z`` and ``y = f(z)``."""
-
-    f: object
-    fprime: object
-
-
-ACTIVATIONS = {
-    "sigmoid": ActivationFn(sigmoid, _sigmoid_prime),
-    "tanh": ActivationFn(np.tanh, _tanh_prime),
-    "relu": ActivationFn(_relu, _relu_prime),
-    "leaky_relu": ActivationFn(*_leaky(0.01)),
-    "softplus": ActivationFn(_softplus, _softplus_prime),
-    "linear": ActivationFn(lambda z: z.copy(), lambda z, y: np.ones_like(z)),
-}
-
-#: name -> (f(z), f'(z)) on arrays, for plots in widgets and lectures.
-def _derivative(a):
-    def fprime(z):
-        z = np.asarray(z)
-        return a.fprime(z, a.f(z))
-
-    return fprime
-
-
-activation_functions = {name: (a.f, _derivative(a)) for name, a in ACTIVATIONS.items()}
-
-
-class Activation(Module):
-    """Elementwise ``Y = f(X)``; backward ``dX = dY ⊙ f'(X)`` from the cached X and Y."""
-
-    name = None
-
-    def __init__(self, name=None):
-        self.name = name or self.name
-        if self.name not in ACTIVATIONS:
-            raise ValueError(f"unknown activation {self.name!r}; expected one of"
-                             f" {sorted(ACTIVATIONS)}")
-        self.fn = ACTIVATIONS[self.name]
-        self._Z = self._Y = None
-
-    def forward(self, X):
-        self._check_input(X)
-        self._Z, self._Y = X, self.fn.f(X)
-        return self._Y
-
-    def backward(self, grad_out):
-        self._check_grad(grad_out, None if self._Z is None else self._Z.shape)
-        d = self.fn.fprime(self._Z, self._Y)
-        if d.dtype == np.result_type(d, grad_out):
-            d *= grad_out
-            return d
-        return d * grad_out
-
-    def extra_repr(self):
-        return "" if type(self) is not Activation else repr(self.name)
-
-
-class Sigmoid(Activation):
-    """σ(z) = 1/(1+e^{-z}); σ'(z) = σ(z)(1-σ(z)) ≤ 1/4."""
-
-    name = "sigmoid"
-
-
-class Tanh(Activation):
-    """tanh(z); tanh'(z) = 1 - tanh(z)^2 ≤ 1."""
-
-    name = "tanh"
-
-
-class ReLU(Activation):
-    """max(0, z); derivative 1 for z > 0 and 0 otherwise (0 at the kink)."""
-
-    name = "relu"
-
-
-class Softplus(Activation):
-    """log(1 + e^z); derivative σ(z)."""
-
-    name = "softplus"
-
-
-class LeakyReLU(Activation):
-    """z for z > 0, αz otherwise; derivative 1 or α."""
-
-    def __init__(self, alpha=0.01):
-        self.alpha = float(alpha)
-        self.name = "leaky_relu"
-        self.fn = ActivationFn(*_leaky(self.alpha))
-        self._Z = self._Y = None
-
-    def extra_repr(self):
-        return f"alpha={self.alpha:g}"
-
-
-class PReLU(Module):
-    """Parametric ReLU: ``y = max(0, z) + α min(0, z)`` with learned slope α.
-
-    ``α`` has shape ``(num_features,)`` (one slope per feature, or one shared when
-    ``num_features == 1``). Backward: ``dz = dy ⊙ (1 if z > 0 else α)``,
-    ``dα = Σ_n dy ⊙ min(0, z)`` (summed over features too when shared). No weight decay on α.
-    """
-
-    def __init__(self, num_features=1, alpha=0.25, dtype=np.float32):
-        self.num_features = int(num_features)
-        self.alpha = Parameter(np.full(self.num_features, alpha, dtype=dtype), decay=False,
-                               name="alpha")
-        self._Z = None
-
-    def forward(self, X):
-        self._check_input(X, None if self.num_features == 1 else self.num_features)
-        self._Z = X
-        return np.where(X > 0, X, self.alpha.value * X)
-
-    def backward(self, grad_out):
-        Z = self._Z
-        self._check_grad(grad_out, None if Z is None else Z.shape)
-        neg = np.minimum(Z, 0)
-        neg *= grad_out
-        da = neg.sum(axis=0)
-        self.alpha.grad = np.atleast_1d(da.sum() if self.num_features == 1 else da)
-        return np.where(Z > 0, grad_out, self.alpha.value * grad_out)
-
-    def extra_repr(self):
-        return f"num_features={self.num_features}"
-
-
 class Maxout(Module):
     """Maxout: ``y_j = max_k (X W + b)[j, k]`` over ``pieces`` linear pieces per output unit.
 
@@ -379,9 +115,8 @@ class Maxout(Module):
 
     def __init__(self, in_features, out_features, pieces=2, init=initializers.xavier_normal,
                  rng=None, dtype=np.float32):
-        if pieces < 1:
-            raise ValueError(f"Maxout: pieces must be >= 1, got {pieces}")
-        self.pieces, self.out_features = int(pieces), int(out_features)
+        self.pieces = validate.integer(pieces, "pieces", "Maxout", low=1)
+        self.out_features = int(out_features)
         self.linear = Linear(in_features, out_features * pieces, init=init, rng=rng, dtype=dtype)
         self.W, self.b = self.linear.W, self.linear.b
         self._win = None
@@ -398,9 +133,6 @@ class Maxout(Module):
         dZ = np.zeros(win.shape[:2] + (self.pieces,), dtype=grad_out.dtype)
         np.put_along_axis(dZ, win, grad_out[..., None], axis=2)
         return self.linear.backward(dZ.reshape(len(dZ), -1))
-
-    def named_parameters(self):
-        return [("W", self.W), ("b", self.b)]
 
     def extra_repr(self):
         return f"{self.linear.in_features}, {self.out_features}, pieces={self.pieces}"
@@ -421,9 +153,7 @@ class Dropout(Module):
     """
 
     def __init__(self, p=0.5, rng=None):
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p is the drop probability and must be in [0, 1), got {p}")
-        self.p = float(p)
+        self.p = validate.number(p, "p (the drop probability)", "Dropout", 0, 1, high_open=True)
         self.rng = as_generator(rng)
         self.mask = None
         self.frozen = False
@@ -469,13 +199,13 @@ class Sequential(Module):
         return X
 
     def backward(self, grad_out, input_grad=True):
-        """Backprop through all modules; the first Linear skips dX if ``input_grad`` is False."""
-        for i in range(len(self.modules) - 1, -1, -1):
-            m = self.modules[i]
-            if i == 0 and not input_grad and isinstance(m, (Linear, Sequential)):
-                return m.backward(grad_out, input_grad=False)
+        """Backprop through all modules, the last first. With ``input_grad=False`` the first
+        module is asked to skip dL/dX (see :func:`nbkit.module.backward`); returns None then."""
+        if not self.modules:
+            return grad_out if input_grad else None
+        for m in reversed(self.modules[1:]):
             grad_out = m.backward(grad_out)
-        return grad_out
+        return backward(self.modules[0], grad_out, input_grad)
 
     def __getitem__(self, i):
         return self.modules[i]
@@ -495,17 +225,15 @@ class Sequential(Module):
         return "\n".join(lines)
 
 
-ACTIVATION_MODULES = {"sigmoid": Sigmoid, "tanh": Tanh, "relu": ReLU, "leaky_relu": LeakyReLU,
-                      "softplus": Softplus, "prelu": PReLU}
-
-
 def mlp(sizes, activation="tanh", init=initializers.xavier_normal, rng=None, dtype=np.float32):
     """``Sequential`` of Linear layers with ``sizes = [D_in, h_1, ..., D_out]`` and an
-    activation (a name in ACTIVATIONS) between them, none after the last."""
+    activation between them, none after the last: ``activation`` is a name in ACTIVATIONS
+    or "prelu" (see :func:`nbkit.activations.activation_module`). One Generator (from ``rng``)
+    draws the weights of every layer, so the layers differ."""
     rng = as_generator(rng)
     modules = []
     for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=False)):
         modules.append(Linear(n_in, n_out, init=init, rng=rng, dtype=dtype))
         if i < len(sizes) - 2:
-            modules.append(ACTIVATION_MODULES[activation]())
+            modules.append(activation_module(activation))
     return Sequential(*modules)

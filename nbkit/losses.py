@@ -11,7 +11,7 @@
 
 import numpy as np
 
-from nbkit.layers import sigmoid
+from nbkit.activations import sigmoid
 
 
 def softmax(Z):
@@ -186,10 +186,3 @@ def _check_binary(t, name):
     if t.size and (t.min() < 0 or t.max() > 1):
         raise ValueError(f"{name}: targets must lie in [0, 1], got range [{t.min()}, {t.max()}]")
 
-
-LOSSES = {
-    "mse": MSELoss,
-    "bce": BCELoss,
-    "bce_logits": BCEWithLogitsLoss,
-    "softmax_cross_entropy": SoftmaxCrossEntropyLoss,
-}

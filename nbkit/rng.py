@@ -1,33 +1,55 @@
-"""One rule for randomness in nbkit: every random thing takes a Generator or a seed.
+"""The one rule for randomness in nbkit.
 
-``as_generator(rng)`` passes a ``numpy.random.Generator`` through unchanged (so one Generator
-can drive several layers), turns an int into ``np.random.default_rng(seed)``, and turns
-``None`` into nbkit's *default stream*: one Generator seeded with 0 when nbkit is imported and
-shared by every call, so code that forgets a seed is still reproducible run to run, while two
-layers built without a seed still get different weights. ``seed(n)`` restarts that stream.
+Every function or class that draws random numbers takes one argument, ``rng``, and passes it
+through :func:`as_generator`:
+
+- a ``numpy.random.Generator`` is used as it is, so one Generator can drive several layers, the
+  shuffling of every epoch, ... (each call continues its stream);
+- an int is a seed: ``np.random.default_rng(seed)``, a new Generator;
+- ``None`` (the default everywhere) means seed 0: a new ``np.random.default_rng(0)`` at every call.
+
+So a call's result depends on its arguments only: never on which cells ran before it, nor on
+hidden module state, and a notebook re-run from the top prints the same numbers. The price of
+``None = 0``: two layers built without ``rng`` draw the same numbers (``Linear(100, 100)`` twice
+gives equal weights); pass one Generator to both, as ``mlp`` does, for independent draws.
+
+Before this rule some functions called the argument ``seed`` (``fit``, ``validation_split``,
+``load_digits``, ``make_*``, ``check_module``); :func:`accepts_seed` keeps ``seed=`` working there
+as another spelling of ``rng=``. The widgets alone take an int ``seed``: they cache what they
+compute (``functools.lru_cache``), and a Generator, whose state changes, cannot be a cache key.
 """
 
+import functools
 import numbers
 
 import numpy as np
 
 DEFAULT_SEED = 0
-_default_stream = np.random.default_rng(DEFAULT_SEED)
-
-
-def seed(value=DEFAULT_SEED):
-    """Restart the default stream used where no ``rng`` is given."""
-    global _default_stream
-    _default_stream = np.random.default_rng(value)
 
 
 def as_generator(rng, name="rng"):
-    """A ``numpy.random.Generator`` from a Generator, an int seed or None (the default stream)."""
+    """A ``numpy.random.Generator`` from a Generator (returned as is), an int seed, or None
+    (seed :data:`DEFAULT_SEED`, a new Generator each call)."""
     if rng is None:
-        return _default_stream
+        return np.random.default_rng(DEFAULT_SEED)
     if isinstance(rng, np.random.Generator):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
         return np.random.default_rng(int(rng))
     raise TypeError(f"{name} must be a numpy.random.Generator, an int seed or None, "
                     f"got {type(rng).__name__}")
+
+
+def accepts_seed(func):
+    """Let ``func(..., seed=s)`` mean ``func(..., rng=s)`` (the older name of the argument)."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        if "seed" in kwargs:
+            if "rng" in kwargs:
+                raise TypeError(f"{func.__name__}: give rng= or seed= (the same argument), "
+                                "not both")
+            kwargs["rng"] = kwargs.pop("seed")
+        return func(*args, **kwargs)
+
+    return wrapper

@@ -1,4 +1,4 @@
-"""Limit the BLAS thread pool (OpenBLAS/MKL) of this process.
+"""Limit the BLAS thread pool (OpenBLAS/MKL) of this process, with ``threadpoolctl``.
 
 Why one thread: (1) the order of a float32 matrix product's partial sums depends on how the
 work is split over threads, so with several threads the last bits of a sum (and hence of a
@@ -6,10 +6,12 @@ printed loss or an error count near a tie) can change between runs; one thread g
 reproducible results. (2) The course machines have few cores and the notebook tests run
 with 2 parallel workers (``pytest -n 2``): a multi-threaded BLAS in each worker
 oversubscribes the cores, and the small matrices used here only pay the threads' overhead
-(long stalls). Uses ``threadpoolctl``; without it the helpers do nothing.
+(long stalls). The benchmarks use :func:`blas_thread_limit` with other counts.
 """
 
-import contextlib
+from threadpoolctl import threadpool_limits
+
+from nbkit import validate
 
 __all__ = ["blas_thread_limit", "single_blas_thread"]
 
@@ -18,14 +20,9 @@ _ACTIVE_LIMIT = None
 
 
 def blas_thread_limit(n=1):
-    """Limit BLAS to ``n`` threads now; returns the limiter (a context manager that restores
-    the previous limits on exit), or a no-op context without ``threadpoolctl``."""
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
-        raise ValueError(f"blas_thread_limit: expected a positive int number of threads, got {n!r}")
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - threadpoolctl is a dependency of scikit-learn
-        return contextlib.nullcontext()
+    """Limit BLAS to ``n`` threads now; returns the limiter, a context manager that restores
+    the previous limits on exit."""
+    n = validate.integer(n, "n (threads)", "blas_thread_limit", low=1)
     return threadpool_limits(limits=n, user_api="blas")
 
 

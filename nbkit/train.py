@@ -8,10 +8,10 @@ One epoch of :func:`fit` is the loop every lecture writes out by hand::
         model.backward(loss.backward())      # backward: fills every p.grad
         optimizer.step()                     # update
 
-plus bookkeeping: per-epoch losses and accuracies, validation, early stopping, a guard against
-NaN/inf losses and a progress bar. One saving: fit calls ``model.backward(..., input_grad=False)``
-when the model accepts it, since dL/dX of the data is never needed (for the first Linear layer
-that product costs as much as its forward pass).
+plus bookkeeping: per-epoch losses and accuracies, validation, early stopping
+(:class:`EarlyStopping`), a guard against NaN/inf losses and a progress bar. One saving: fit
+backpropagates with ``nbkit.module.backward(model, dY, input_grad=False)``, since dL/dX of the
+data is never needed (for the first Linear layer that product costs as much as its forward).
 
 Accuracy rules (classification is recognised from the targets: integer/bool labels, or float
 targets whose values are all 0 or 1; otherwise accuracy is NaN in History and None in
@@ -24,8 +24,6 @@ targets whose values are all 0 or 1; otherwise accuracy is NaN in History and No
   logits, so the threshold is 0 (the same decision, sigmoid(z) > 0.5 <=> z > 0).
 """
 
-import functools
-import inspect
 import math
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -33,7 +31,10 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 from tqdm.auto import tqdm
 
-from nbkit import data
+from nbkit import data, validate
+from nbkit.losses import BCEWithLogitsLoss
+from nbkit.module import backward
+from nbkit.rng import accepts_seed, as_generator
 
 
 @dataclass(repr=False)
@@ -63,15 +64,11 @@ class History:
         return asdict(self)
 
     def __repr__(self):
-        curves = ", ".join(
-            f"{name}={_short_list(getattr(self, name))}"
-            for name in ("train_loss", "train_acc", "val_loss", "val_acc")
-            if getattr(self, name)
-        )
-        return (
-            f"History(epochs_run={self.epochs_run}, best_epoch={self.best_epoch}, "
-            f"stopped_early={self.stopped_early}{', ' if curves else ''}{curves})"
-        )
+        curves = "".join(f", {name}={_short_list(getattr(self, name))}"
+                         for name in ("train_loss", "train_acc", "val_loss", "val_acc")
+                         if getattr(self, name))
+        return (f"History(epochs_run={self.epochs_run}, best_epoch={self.best_epoch}, "
+                f"stopped_early={self.stopped_early}{curves})")
 
 
 def _short_list(values, keep=3):
@@ -82,40 +79,79 @@ def _short_list(values, keep=3):
 
 
 # --------------------------------------------------------------------------------------------
+# early stopping
+# --------------------------------------------------------------------------------------------
+
+
+class EarlyStopping:
+    """The patience rule: stop once the validation loss has not improved (strictly decreased)
+    for ``patience`` epochs in a row (``patience=None``: never stop, only track the best).
+
+    Call :meth:`update` with each epoch's validation loss, epoch after epoch (counted from 0);
+    it returns True when that epoch is the best so far; ``should_stop`` says when to stop.
+    """
+
+    def __init__(self, patience=None):
+        if patience is not None:
+            validate.integer(patience, "patience", "EarlyStopping", low=1)
+        self.patience, self.waited, self.epochs = patience, 0, 0
+        self.best_epoch, self.best_loss = None, math.inf
+
+    def update(self, val_loss):
+        improved = val_loss < self.best_loss
+        if improved:
+            self.best_epoch, self.best_loss, self.waited = self.epochs, val_loss, 0
+        else:
+            self.waited += 1
+        self.epochs += 1
+        return improved
+
+    @property
+    def should_stop(self):
+        return self.patience is not None and self.waited >= self.patience
+
+
+def early_stopping_epoch(val_loss, patience=None):
+    """``(best_epoch, stop_epoch)`` of :class:`EarlyStopping` run over a validation-loss curve.
+
+    ``best_epoch`` = argmin of val_loss among the epochs run; with ``patience`` p, training
+    stops after the first epoch e with no improvement in the last p epochs (``stop_epoch = e``);
+    without patience (or if that never happens) ``stop_epoch`` is the last epoch. Epochs are
+    counted from 0.
+    """
+    v = np.asarray(val_loss, dtype=np.float64)
+    if v.ndim != 1 or v.size == 0:
+        raise ValueError(f"early_stopping_epoch: expected a non-empty 1-D curve, got shape "
+                         f"{v.shape}")
+    rule = EarlyStopping(patience)
+    for epoch, loss in enumerate(v):
+        rule.update(loss)
+        if rule.should_stop or epoch == len(v) - 1:
+            return rule.best_epoch, epoch
+
+
+# --------------------------------------------------------------------------------------------
 # fit
 # --------------------------------------------------------------------------------------------
 
 
-def fit(
-    model,
-    loss,
-    optimizer,
-    X,
-    y,
-    *,
-    epochs,
-    batch_size,
-    X_val=None,
-    y_val=None,
-    patience=None,
-    seed=0,
-    progress=True,
-    shuffle=True,
-    callbacks=None,
-):
+@accepts_seed
+def fit(model, loss, optimizer, X, y, *, epochs, batch_size, X_val=None, y_val=None,
+        patience=None, rng=None, progress=True, shuffle=True, callbacks=None):
     """Train `model` by mini-batch gradient descent; return a :class:`History`.
 
     Each epoch visits every training example once, in mini-batches from
-    ``nbkit.data.minibatches(X, y, batch_size, rng)`` with ``rng = np.random.default_rng(seed)``
-    (so two calls with the same seed and the same initial model give identical results).
+    ``nbkit.data.minibatches(X, y, batch_size, rng)``; one Generator made from ``rng`` (see
+    :mod:`nbkit.rng`; None is seed 0, and ``seed=`` is accepted too) shuffles every epoch, so two
+    calls with the same ``rng`` seed and the same initial model give identical results.
     The model is in train mode while training and in eval mode while validating; fit restores
     the mode the model had before.
 
     Validation and early stopping: with ``X_val, y_val`` the validation loss and accuracy are
     recorded after every epoch. With ``patience=p`` as well, training stops once the validation
-    loss has not improved (strictly decreased) for ``p`` epochs in a row, and the parameters of
-    the best epoch (``History.best_epoch``) are copied back into the model -- also when all
-    ``epochs`` ran without stopping.
+    loss has not improved (strictly decreased) for ``p`` epochs in a row (:class:`EarlyStopping`),
+    and the parameters of the best epoch (``History.best_epoch``) are copied back into the
+    model -- also when all ``epochs`` ran without stopping.
 
     ``callbacks``: callables ``callback(epoch, history, model)`` called after every epoch
     (``epoch`` counts from 0); one that returns True stops training (``stopped_early`` = True).
@@ -124,55 +160,45 @@ def fit(
     naming the epoch and step: usually the learning rate is too high.
     """
     _check_fit_args(X, y, X_val, y_val, epochs, batch_size, patience)
-    callbacks = list(callbacks or ())
-    has_val = X_val is not None
-    rng = np.random.default_rng(seed)
-    train_correct = _accuracy_counter(y, loss)
-    history = History()
-    best_loss, best_params, waited = math.inf, None, 0
-    was_training = getattr(model, "training", True)
-    bar = tqdm(range(epochs), desc="fit", unit="epoch", disable=not progress)
-    try:
+    rng, train_correct = as_generator(rng), _accuracy_counter(y, loss)
+    history, stopping, best_params = History(), EarlyStopping(patience), None
+    with _mode(model, training=True), tqdm(range(epochs), desc="fit", unit="epoch",
+                                           disable=not progress) as bar:
         for epoch in bar:
-            model.train()
-            mean_loss, acc = _train_epoch(
-                model, loss, optimizer, X, y, batch_size, rng, shuffle, epoch, train_correct
-            )
+            model.train()  # (a callback may have changed the mode)
+            mean_loss, acc = _train_epoch(model, loss, optimizer, X, y, batch_size, rng,
+                                          shuffle, epoch, train_correct)
             history.train_loss.append(mean_loss)
             history.train_acc.append(acc)
-            if has_val:
+            if X_val is not None:
                 result = evaluate(model, X_val, y_val, loss)
                 history.val_loss.append(result["loss"])
-                history.val_acc.append(_nan_if_none(result["accuracy"]))
-                waited += 1
-                if result["loss"] < best_loss:
-                    best_loss, history.best_epoch, waited = result["loss"], epoch, 0
-                    if patience is not None:
-                        best_params = _snapshot(model)
+                history.val_acc.append(math.nan if result["accuracy"] is None
+                                       else result["accuracy"])
+                if stopping.update(result["loss"]) and patience is not None:
+                    best_params = [p.value.copy() for p in model.parameters()]
+                history.best_epoch = stopping.best_epoch
             history.epochs_run = epoch + 1
             bar.set_postfix(_postfix(history), refresh=False)
-            stop_requested = any([bool(cb(epoch, history, model)) for cb in callbacks])
-            if stop_requested or (patience is not None and waited >= patience):
+            stop_requested = any([bool(cb(epoch, history, model)) for cb in callbacks or ()])
+            if stop_requested or stopping.should_stop:
                 history.stopped_early = history.epochs_run < epochs
                 break
-    finally:
-        bar.close()
-        _set_mode(model, was_training)
-    if best_params is not None:
-        _restore(model, best_params)
+    if best_params is not None:  # the best epoch's weights, in place (the optimizer keeps them)
+        for p, value in zip(model.parameters(), best_params, strict=True):
+            p.value[...] = value
     return history
 
 
 def _train_epoch(model, loss, optimizer, X, y, batch_size, rng, shuffle, epoch, count_correct):
     """One pass over the training set; returns (mean batch loss, fraction correct)."""
-    backward = _backward_without_input_grad(model)
     loss_sum, correct, seen, steps = 0.0, 0, 0, 0
     for Xb, yb in data.minibatches(X, y, batch_size, rng=rng, shuffle=shuffle):
         out = model(Xb)
         batch_loss = float(loss.forward(out, yb))
         if not math.isfinite(batch_loss):
             _diverged(batch_loss, epoch, steps, optimizer)
-        backward(loss.backward())
+        backward(model, loss.backward(), input_grad=False)
         optimizer.step()
         loss_sum += batch_loss
         steps += 1
@@ -183,27 +209,12 @@ def _train_epoch(model, loss, optimizer, X, y, batch_size, rng, shuffle, epoch, 
     return loss_sum / steps, accuracy
 
 
-def _backward_without_input_grad(model):
-    """``model.backward`` with ``input_grad=False`` when the model accepts it.
-
-    Training never needs dL/dX of the data, and for the first Linear layer that product
-    ``dY W^T`` costs as much as its forward pass (a third of the large matrix products).
-    Models whose ``backward`` has no ``input_grad`` argument are called as they are.
-    """
-    try:
-        accepts = "input_grad" in inspect.signature(model.backward).parameters
-    except (TypeError, ValueError):  # builtins or callables without a signature
-        accepts = False
-    return functools.partial(model.backward, input_grad=False) if accepts else model.backward
-
-
 def _diverged(batch_loss, epoch, step, optimizer):
     lr = getattr(optimizer, "current_lr", getattr(optimizer, "lr", "?"))
     raise FloatingPointError(
         f"fit: the training loss became {batch_loss} at epoch {epoch + 1}, step {step + 1} "
         f"(learning rate {lr}). Training diverged: try a lower learning rate (e.g. 10x smaller), "
-        f"or check the inputs for NaN/inf and their scale."
-    )
+        f"or check the inputs for NaN/inf and their scale.")
 
 
 def _postfix(history):
@@ -215,42 +226,25 @@ def _postfix(history):
     return post
 
 
-def _snapshot(model):
-    return [p.value.copy() for p in model.parameters()]
-
-
-def _restore(model, values):
-    for p, value in zip(model.parameters(), values, strict=True):
-        p.value[...] = value  # in place: the optimizer's references stay valid
-
-
 def _check_fit_args(X, y, X_val, y_val, epochs, batch_size, patience):
     _check_xy("fit", "X", "y", X, y)
-    for name, value in (("epochs", epochs), ("batch_size", batch_size)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise ValueError(f"fit: {name} must be an integer >= 1, got {value!r}")
+    validate.integer(epochs, "epochs", "fit", low=1)
+    validate.integer(batch_size, "batch_size", "fit", low=1)
     if (X_val is None) != (y_val is None):
         raise ValueError("fit: give both X_val and y_val, or neither")
     if X_val is not None:
         _check_xy("fit", "X_val", "y_val", X_val, y_val)
     if patience is not None:
-        if isinstance(patience, bool) or not isinstance(patience, int | np.integer) or patience < 1:
-            raise ValueError(f"fit: patience must be an integer >= 1 or None, got {patience!r}")
+        validate.integer(patience, "patience", "fit", low=1)
         if X_val is None:
             raise ValueError("fit: early stopping (patience) needs validation data X_val, y_val")
 
 
 def _check_xy(owner, xname, yname, X, y):
     if not isinstance(X, np.ndarray) or not isinstance(y, np.ndarray):
-        raise TypeError(
-            f"{owner}: {xname} and {yname} must be numpy arrays, "
-            f"got {type(X).__name__} and {type(y).__name__}"
-        )
-    if X.ndim < 1 or y.ndim < 1 or len(X) != len(y):
-        raise ValueError(
-            f"{owner}: {xname} and {yname} must have the same number of rows, "
-            f"got shapes {X.shape} and {y.shape}"
-        )
+        raise TypeError(f"{owner}: {xname} and {yname} must be numpy arrays, "
+                        f"got {type(X).__name__} and {type(y).__name__}")
+    validate.same_length(X, y, owner, (xname, yname))
     if len(X) == 0:
         raise ValueError(f"{owner}: {xname} is empty")
 
@@ -271,7 +265,7 @@ def evaluate(model, X, y, loss=None, batch_size=10000):
     _check_xy("evaluate", "X", "y", X, y)
     count_correct = _accuracy_counter(y, loss)
     loss_sum, correct = 0.0, 0
-    with _eval_mode(model):
+    with _mode(model, training=False):
         for start in range(0, len(X), batch_size):
             Xb, yb = X[start : start + batch_size], y[start : start + batch_size]
             out = model(Xb)
@@ -279,44 +273,36 @@ def evaluate(model, X, y, loss=None, batch_size=10000):
                 loss_sum += float(loss.forward(out, yb)) * len(Xb)
             if count_correct is not None:
                 correct += count_correct(out, yb)
-    n = len(X)
-    return {
-        "loss": loss_sum / n if loss is not None else None,
-        "accuracy": correct / n if count_correct is not None else None,
-        "errors": n - correct if count_correct is not None else None,
-    }
+    n, labels = len(X), count_correct is not None
+    return {"loss": loss_sum / n if loss is not None else None,
+            "accuracy": correct / n if labels else None, "errors": n - correct if labels else None}
 
 
 def predict(model, X, batch_size=10000):
     """Model outputs for X (N, ...) computed in eval mode, in batches; a new array."""
-    if not isinstance(X, np.ndarray) or X.ndim < 1 or len(X) == 0:
-        raise ValueError(f"predict: X must be a non-empty numpy array, got {X!r:.60}")
-    with _eval_mode(model):
+    if not isinstance(X, np.ndarray):
+        raise TypeError(f"predict: X must be a numpy array, got {type(X).__name__}")
+    if X.ndim < 1 or len(X) == 0:
+        raise ValueError(f"predict: X must be a non-empty array (N, ...), got shape {X.shape}")
+    with _mode(model, training=False):
         outs = [model(X[s : s + batch_size]) for s in range(0, len(X), batch_size)]
     return np.concatenate(outs)
 
 
 @contextmanager
-def _eval_mode(model):
+def _mode(model, training):
+    """The model in train (or eval) mode for the block, its own mode again afterwards."""
     was_training = getattr(model, "training", True)
-    model.eval()
+    model.train() if training else model.eval()
     try:
         yield
     finally:
-        _set_mode(model, was_training)
-
-
-def _set_mode(model, training):
-    model.train() if training else model.eval()
+        model.train() if was_training else model.eval()
 
 
 # --------------------------------------------------------------------------------------------
 # accuracy
 # --------------------------------------------------------------------------------------------
-
-
-def _nan_if_none(value):
-    return math.nan if value is None else value
 
 
 def _is_classification(y):
@@ -329,14 +315,8 @@ def _accuracy_counter(y, loss):
     """A function (output, target) -> number correct, or None if y are not class labels."""
     if not _is_classification(y):
         return None
-    threshold = 0.0 if _outputs_logits(loss) else 0.5
+    threshold = 0.0 if isinstance(loss, BCEWithLogitsLoss) else 0.5  # logits: sigmoid(z) > 0.5
     return lambda output, target: count_correct(output, target, threshold)
-
-
-def _outputs_logits(loss):
-    from nbkit.losses import BCEWithLogitsLoss  # late import: losses imports layers
-
-    return isinstance(loss, BCEWithLogitsLoss)
 
 
 def count_correct(output, target, threshold=0.5):

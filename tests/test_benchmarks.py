@@ -35,3 +35,19 @@ def test_train_speed_smoke(tmp_path):
     assert {(100, "gemm/nbkit >= 0.5"), (1000, "gemm/nbkit >= 0.5")} <= targets
     value = result["value_engine"]
     assert "skipped" in value or (value["slowdown"] > 1 and value["value_s"] > value["nbkit_s"])
+
+
+def test_update_rules_smoke(tmp_path):
+    """The in-place vs plain benchmark runs, checks the two versions agree, reports ratios."""
+    out = tmp_path / "rules.json"
+    cmd = [sys.executable, "-m", "benchmarks.update_rules", "--smoke", "--data", "random",
+           "--json", str(out)]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert {(r["rule"], r["what"]) for r in rows} == {
+        (rule, what) for rule in ("adam", "momentum")
+        for what in ("step", "epoch 32", "epoch 100", "epoch 1000")}
+    for r in rows:
+        assert r["plain_s"] > 0 and r["inplace_s"] > 0
+        assert math.isclose(r["plain_over_inplace"], r["plain_s"] / r["inplace_s"])

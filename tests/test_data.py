@@ -1,19 +1,21 @@
 """Tests for nbkit.data: real MNIST / Fashion-MNIST files from ../shared/data (NBKIT_DATA),
-a fake urlopen for the download path (no network), toy sets, batching and augmentation."""
+downloads (pooch) from mirrors served on 127.0.0.1 (no other network), toy sets, batching
+and augmentation."""
 
 import gzip
-import io
+import http.server
 import os
 import shutil
-import urllib.error
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 import scipy.ndimage as ndi
 
 from nbkit import data
-from nbkit import rng as nbrng
+from nbkit.data import mnist
 
 SHARED = Path(os.environ.get("NBKIT_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 MNIST_DIR = SHARED / "mnist"
@@ -99,7 +101,7 @@ def test_nbkit_data_lookup(tmp_path, monkeypatch):
         (root / "mnist" / f).symlink_to(MNIST_DIR / f)
     monkeypatch.setenv("NBKIT_DATA", str(root))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(data._request, "urlopen", _no_network)
+    monkeypatch.setattr(mnist, "_download", _no_network)
     X, y = data.load_mnist("test")
     assert np.bincount(y).tolist() == MNIST_TEST_COUNTS
     # Fashion files put under NBKIT_DATA/mnist/ fail the MNIST checksum
@@ -115,7 +117,7 @@ def _no_network(*args, **kwargs):
 
 
 def test_missing_data_dir_raises_without_download(tmp_path, monkeypatch):
-    monkeypatch.setattr(data._request, "urlopen", _no_network)
+    monkeypatch.setattr(mnist, "_download", _no_network)
     with pytest.raises(data.DataNotFoundError) as ei:
         data.load_mnist("train", data_dir=tmp_path)
     msg = str(ei.value)
@@ -124,30 +126,6 @@ def test_missing_data_dir_raises_without_download(tmp_path, monkeypatch):
     for f in ("train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
               "t10k-labels-idx1-ubyte.gz"):
         assert f in msg
-
-
-def test_missing_everywhere_download_fails(tmp_path, monkeypatch):
-    monkeypatch.setenv("NBKIT_DATA", str(tmp_path / "empty"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    tried = []
-
-    def failing(url, timeout=None):
-        tried.append(url)
-        raise urllib.error.URLError("no route to host")
-
-    monkeypatch.setattr(data._request, "urlopen", failing)
-    with pytest.raises(data.DataNotFoundError) as ei:
-        data.load_mnist("test")
-    msg = str(ei.value)
-    assert "t10k-images-idx3-ubyte.gz" in msg and "NBKIT_DATA" in msg
-    assert "no route to host" in msg
-    assert tried == [m + "t10k-images-idx3-ubyte.gz" for m in data.MIRRORS["mnist"]]
-    assert _leftovers(tmp_path / "cache") == []
-    # download=False: no attempt at all
-    tried.clear()
-    with pytest.raises(data.DataNotFoundError):
-        data.load_fashion_mnist("test", download=False)
-    assert tried == []
 
 
 def test_cache_dir_default(monkeypatch, tmp_path):
@@ -206,141 +184,192 @@ def test_corrupt_variants(tmp_path):
 
 
 # ------------------------------------------------------------------------------------------
-# Download path (fake urlopen serving the real bytes)
+# Download path: pooch against mirrors served on 127.0.0.1
 # ------------------------------------------------------------------------------------------
 
-class FakeResponse:
-    def __init__(self, payload, fail_after=None, exc=ConnectionResetError):
-        self._buf = io.BytesIO(payload)
-        self.headers = {"Content-Length": str(len(payload))}
-        self._fail_after = fail_after
-        self._exc = exc
-        self._sent = 0
+class Mirrors:
+    """An HTTP server on 127.0.0.1 with one mirror per first path segment: /ok/<file> serves
+    the real file, /down/ answers 503, /corrupt/ serves a valid gzip of altered content and
+    /cut/ announces the full length but closes the connection halfway."""
 
-    def read(self, n=-1):
-        if self._fail_after is not None and self._sent >= self._fail_after:
-            raise self._exc("connection dropped mid-stream")
-        chunk = self._buf.read(n)
-        self._sent += len(chunk)
-        return chunk
+    def __init__(self, src_dir):
+        self.src_dir, self.log = src_dir, []
+        mirrors = self
 
-    def __enter__(self):
-        return self
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):
+                mirrors.log.append(self.path)
+                kind, name = self.path.strip("/").split("/", 1)
+                if kind == "down":
+                    self.send_error(503, "mirror down")
+                    return
+                payload = (mirrors.src_dir / name).read_bytes()
+                if kind == "corrupt":
+                    altered = gzip.decompress(payload)[:-1] + b"\x07"
+                    payload = gzip.compress(altered, compresslevel=1)
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload[: len(payload) // 2] if kind == "cut" else payload)
 
-    def __exit__(self, *exc):
-        return False
+            def log_message(self, *args):
+                pass
 
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
 
-def _serve(src_dir, log, bad_hosts=(), corrupt_hosts=(), fail_after=None, exc=ConnectionResetError):
-    def urlopen(url, timeout=None):
-        log.append(url)
-        if any(h in url for h in bad_hosts):
-            raise urllib.error.URLError("mirror down")
-        payload = (src_dir / url.rsplit("/", 1)[1]).read_bytes()
-        if any(h in url for h in corrupt_hosts):
-            payload = gzip.compress(gzip.decompress(payload)[:-1] + b"\x07", compresslevel=1)
-        return FakeResponse(payload, fail_after=fail_after, exc=exc)
+    def url(self, kind):
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{kind}/"
 
-    return urlopen
+    def use(self, monkeypatch, dataset, *kinds):
+        monkeypatch.setitem(mnist.MIRRORS, dataset, tuple(self.url(k) for k in kinds))
 
-
-def _leftovers(folder):
-    return sorted(p.name for p in Path(folder).rglob("*") if p.is_file()) if folder.exists() else []
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 @pytest.fixture
 def empty_env(tmp_path, monkeypatch):
     monkeypatch.delenv("NBKIT_DATA", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
     return tmp_path / "xdg" / "nbkit"
 
 
+@pytest.fixture
+def mirrors():
+    m = Mirrors(MNIST_DIR)
+    yield m
+    m.close()
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in Path(folder).rglob("*") if p.is_file()) if folder.exists() else []
+
+
+def test_archive_hashes_are_those_of_the_shared_files():
+    """The .gz hashes pooch checks are the official archives'; the shared copies are those
+    files, except MNIST's training images (rebuilt: only the gzip header differs), which the
+    hash of the decompressed content accepts all the same."""
+    import hashlib
+
+    for dataset, folder in (("mnist", MNIST_DIR), ("fashion-mnist", FASHION_DIR)):
+        for name, expected in mnist.ARCHIVE_SHA256[dataset].items():
+            if not (folder / name).is_file():
+                pytest.skip("shared MNIST/Fashion-MNIST files not available")
+            raw = (folder / name).read_bytes()
+            same = hashlib.sha256(raw).hexdigest() == expected
+            assert same != (dataset == "mnist" and name.startswith("train-images")), name
+            content = hashlib.sha256(gzip.decompress(raw)).hexdigest()
+            assert content == mnist.SHA256[dataset][name], name
+
+
+def test_missing_everywhere_download_fails(empty_env, mirrors, monkeypatch):
+    mirrors.use(monkeypatch, "mnist", "down", "down")
+    with pytest.raises(data.DataNotFoundError) as ei:
+        data.load_mnist("test")
+    msg = str(ei.value)
+    assert "t10k-images-idx3-ubyte.gz" in msg and "NBKIT_DATA" in msg and "503" in msg
+    assert mirrors.log == ["/down/t10k-images-idx3-ubyte.gz"] * 2  # both mirrors tried
+    assert _leftovers(empty_env) == []
+    # download=False: no attempt at all
+    mirrors.log.clear()
+    with pytest.raises(data.DataNotFoundError):
+        data.load_mnist("test", download=False)
+    assert mirrors.log == []
+
+
 @needs_data
-def test_download_into_cache(empty_env, monkeypatch):
-    log = []
-    monkeypatch.setattr(data._request, "urlopen", _serve(MNIST_DIR, log))
+def test_download_into_cache(empty_env, mirrors, monkeypatch):
+    mirrors.use(monkeypatch, "mnist", "ok")
     X, y = data.load_mnist("test")
     assert np.bincount(y).tolist() == MNIST_TEST_COUNTS
-    assert log == [data.MIRRORS["mnist"][0] + f for f in TEST_FILES]
+    assert mirrors.log == [f"/ok/{f}" for f in TEST_FILES]
     assert _leftovers(empty_env) == sorted(TEST_FILES)  # no temp files left
     for f in TEST_FILES:
         assert (empty_env / "mnist" / f).read_bytes() == (MNIST_DIR / f).read_bytes()
-    # second call: found in the cache, no network
-    monkeypatch.setattr(data._request, "urlopen", _no_network)
+    # second call: found in the cache (pooch checks its hash), no network
+    mirrors.log.clear()
     X2, _ = data.load_mnist("test")
     np.testing.assert_array_equal(X, X2)
+    assert mirrors.log == []
 
 
 @needs_data
-def test_download_falls_back_to_second_mirror(empty_env, monkeypatch):
-    log = []
-    first, second = data.MIRRORS["mnist"]
-    monkeypatch.setattr(data._request, "urlopen",
-                        _serve(MNIST_DIR, log, bad_hosts=("ossci-datasets",)))
+def test_download_falls_back_to_second_mirror(empty_env, mirrors, monkeypatch):
+    mirrors.use(monkeypatch, "mnist", "down", "ok")
     _, y = data.load_mnist("test")
     assert np.bincount(y).tolist() == MNIST_TEST_COUNTS
-    assert log == [first + TEST_FILES[0], second + TEST_FILES[0],
-                   first + TEST_FILES[1], second + TEST_FILES[1]]
+    assert mirrors.log == [f"/{k}/{f}" for f in TEST_FILES for k in ("down", "ok")]
     assert _leftovers(empty_env) == sorted(TEST_FILES)
 
 
 @needs_data
-def test_download_checksum_mismatch_tries_next_mirror(empty_env, monkeypatch):
-    log = []
-    monkeypatch.setattr(data._request, "urlopen",
-                        _serve(MNIST_DIR, log, corrupt_hosts=("ossci-datasets",)))
+def test_download_checksum_mismatch_tries_next_mirror(empty_env, mirrors, monkeypatch):
+    mirrors.use(monkeypatch, "mnist", "corrupt", "ok")
     _, y = data.load_mnist("test")
     assert np.bincount(y).tolist() == MNIST_TEST_COUNTS
-    assert len(log) == 4
-    # all mirrors corrupt -> DataNotFoundError mentioning the checksum, nothing written
+    assert len(mirrors.log) == 4
+    # every mirror corrupt -> DataNotFoundError naming the hash mismatch, nothing written
     shutil.rmtree(empty_env)
-    monkeypatch.setattr(data._request, "urlopen",
-                        _serve(MNIST_DIR, [], corrupt_hosts=("ossci-datasets", "cvdf")))
-    with pytest.raises(data.DataNotFoundError, match="checksum"):
+    mirrors.use(monkeypatch, "mnist", "corrupt", "corrupt")
+    with pytest.raises(data.DataNotFoundError, match="hash"):
         data.load_mnist("test")
     assert _leftovers(empty_env) == []
 
 
 @needs_data
-def test_interrupted_download_leaves_no_file(empty_env, monkeypatch):
-    log = []
-    monkeypatch.setattr(data._request, "urlopen", _serve(MNIST_DIR, log, fail_after=1))
-    with pytest.raises(data.DataNotFoundError, match="mid-stream"):
+def test_interrupted_download_leaves_no_file(empty_env, mirrors, monkeypatch):
+    mirrors.use(monkeypatch, "mnist", "cut", "cut")
+    with pytest.raises(data.DataNotFoundError, match="t10k-images"):
         data.load_mnist("test")
-    assert len(log) == 2  # both mirrors tried
+    assert len(mirrors.log) == 2  # both mirrors tried
     assert _leftovers(empty_env) == []
     # Ctrl-C mid-stream propagates and also leaves nothing behind
-    monkeypatch.setattr(data._request, "urlopen",
-                        _serve(MNIST_DIR, [], fail_after=1, exc=KeyboardInterrupt))
+    mirrors.use(monkeypatch, "mnist", "ok")
+
+    def interrupted(self, *args, **kwargs):
+        yield b"\x1f\x8b"
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(requests.Response, "iter_content", interrupted)
     with pytest.raises(KeyboardInterrupt):
         data.load_mnist("test")
     assert _leftovers(empty_env) == []
 
 
 @needs_data
-def test_corrupt_cached_file_is_redownloaded_once(empty_env, monkeypatch):
+def test_corrupt_cached_file_is_redownloaded_once(empty_env, mirrors, monkeypatch):
     cached = _copy_test_split(MNIST_DIR, empty_env / "mnist")
     p = cached / TEST_FILES[1]
     p.write_bytes(p.read_bytes()[:100])
     # without download permission the corruption is reported
-    monkeypatch.setattr(data._request, "urlopen", _no_network)
+    monkeypatch.setattr(mnist, "_download", _no_network)
     with pytest.raises(data.CorruptDataError, match=TEST_FILES[1]):
         data.load_mnist("test", download=False)
-    log = []
-    monkeypatch.setattr(data._request, "urlopen", _serve(MNIST_DIR, log))
+    monkeypatch.undo()
+    monkeypatch.delenv("NBKIT_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(empty_env.parent))
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    mirrors.use(monkeypatch, "mnist", "ok")
     _, y = data.load_mnist("test")
     assert np.bincount(y).tolist() == MNIST_TEST_COUNTS
-    assert log == [data.MIRRORS["mnist"][0] + TEST_FILES[1]]
+    assert mirrors.log == [f"/ok/{TEST_FILES[1]}"]
     assert p.read_bytes() == (MNIST_DIR / TEST_FILES[1]).read_bytes()
 
 
 @needs_data
-def test_fashion_download_mirror(empty_env, monkeypatch):
-    log = []
-    monkeypatch.setattr(data._request, "urlopen", _serve(FASHION_DIR, log))
-    _, y = data.load_fashion_mnist("test")
+def test_fashion_download(empty_env, monkeypatch):
+    m = Mirrors(FASHION_DIR)
+    try:
+        m.use(monkeypatch, "fashion-mnist", "ok")
+        _, y = data.load_fashion_mnist("test")
+    finally:
+        m.close()
     assert np.bincount(y).tolist() == [1000] * 10
-    assert log == [data.MIRRORS["fashion-mnist"][0] + f for f in TEST_FILES]
+    assert m.log == [f"/ok/{f}" for f in TEST_FILES]
     assert _leftovers(empty_env) == sorted(TEST_FILES)
 
 
@@ -351,14 +380,14 @@ def test_fashion_download_mirror(empty_env, monkeypatch):
 def test_validation_split():
     X = np.arange(100, dtype=np.float32).reshape(50, 2)
     y = np.arange(50)
-    Xtr, ytr, Xva, yva = data.validation_split(X, y, 10, seed=3)
+    Xtr, ytr, Xva, yva = data.validation_split(X, y, 10, rng=3)
     assert Xtr.shape == (40, 2) and Xva.shape == (10, 2)
     assert sorted(ytr.tolist() + yva.tolist()) == list(range(50))
     np.testing.assert_array_equal(Xva[:, 0], 2 * yva)  # rows stay paired
-    again = data.validation_split(X, y, 10, seed=3)
+    again = data.validation_split(X, y, 10, rng=3)
     np.testing.assert_array_equal(again[3], yva)
-    assert not np.array_equal(data.validation_split(X, y, 10, seed=4)[3], yva)
-    assert data.validation_split(X, y, 0.2, seed=0)[3].shape == (10,)
+    assert not np.array_equal(data.validation_split(X, y, 10, rng=4)[3], yva)
+    assert data.validation_split(X, y, 0.2, rng=0)[3].shape == (10,)
     for bad in (0, 50, -1):
         with pytest.raises(ValueError):
             data.validation_split(X, y, bad)
@@ -370,15 +399,15 @@ def test_load_digits():
     X, y = data.load_digits("all")
     assert X.shape == (1797, 64) and X.dtype == np.float32 and y.dtype == np.int64
     assert X.min() == 0.0 and X.max() == 1.0
-    Xtr, ytr = data.load_digits("train", test_size=0.25, seed=0)
-    Xte, yte = data.load_digits("test", test_size=0.25, seed=0)
+    Xtr, ytr = data.load_digits("train", test_size=0.25, rng=0)
+    Xte, yte = data.load_digits("test", test_size=0.25, rng=0)
     assert len(yte) == 450 and len(ytr) == 1347
     # train + test together are exactly the full set (disjoint split)
     both = np.concatenate([Xtr, Xte])
     np.testing.assert_array_equal(both[np.lexsort(both.T)], X[np.lexsort(X.T)])
     assert np.bincount(np.concatenate([ytr, yte])).tolist() == np.bincount(y).tolist()
-    np.testing.assert_array_equal(data.load_digits("test", seed=0)[1], yte)
-    assert not np.array_equal(data.load_digits("test", seed=1)[0], Xte)
+    np.testing.assert_array_equal(data.load_digits("test", rng=0)[1], yte)
+    assert not np.array_equal(data.load_digits("test", rng=1)[0], Xte)
     with pytest.raises(ValueError):
         data.load_digits("valid")
     with pytest.raises(ValueError):
@@ -387,9 +416,9 @@ def test_load_digits():
 
 @pytest.mark.parametrize("maker", [data.make_spirals, data.make_circles, data.make_xor])
 def test_toy_sets_deterministic(maker):
-    X1, y1 = maker(n=120, seed=5)
-    X2, y2 = maker(n=120, seed=5)
-    X3, _ = maker(n=120, seed=6)
+    X1, y1 = maker(n=120, rng=5)
+    X2, y2 = maker(n=120, rng=5)
+    X3, _ = maker(n=120, rng=6)
     assert X1.shape == (120, 2) and X1.dtype == np.float32
     assert y1.shape == (120,) and y1.dtype == np.int64
     np.testing.assert_array_equal(X1, X2)
@@ -399,14 +428,14 @@ def test_toy_sets_deterministic(maker):
 
 
 def test_toy_set_geometry():
-    X, y = data.make_spirals(n=300, classes=3, noise=0.0, seed=0)
+    X, y = data.make_spirals(n=300, classes=3, noise=0.0, rng=0)
     assert np.bincount(y).tolist() == [100, 100, 100]
     assert np.all(np.linalg.norm(X, axis=1) <= 1.0 + 1e-6)
-    X, y = data.make_circles(n=200, noise=0.0, factor=0.3, seed=0)
+    X, y = data.make_circles(n=200, noise=0.0, factor=0.3, rng=0)
     r = np.linalg.norm(X, axis=1)
     np.testing.assert_allclose(r[y == 0], 1.0, atol=1e-5)
     np.testing.assert_allclose(r[y == 1], 0.3, atol=1e-5)
-    X, y = data.make_xor(n=200, noise=0.1, seed=0)
+    X, y = data.make_xor(n=200, noise=0.1, rng=0)
     assert np.mean((X[:, 0] * X[:, 1] < 0) == (y == 1)) > 0.99
     assert np.bincount(y).tolist() == [100, 100]
     with pytest.raises(ValueError):
@@ -477,34 +506,33 @@ def test_minibatches_cover_each_index_once():
     assert not np.array_equal(seen, np.arange(N))  # actually shuffled
     for Xb, yb in batches:
         np.testing.assert_array_equal(Xb[:, 0], 2 * yb)  # pairs kept
-    # deterministic per seed (int or Generator); without one, nbkit's default stream:
-    # a new order every epoch, the same sequence after nbkit.rng.seed()
+    # deterministic per seed (int or Generator); without one, seed 0: the same order each call
     a = np.concatenate([yb for _, yb in data.minibatches(X, y, 7, rng=3)])
     b = np.concatenate([yb for _, yb in data.minibatches(X, y, 7, rng=np.random.default_rng(3))])
     c = np.concatenate([yb for _, yb in data.minibatches(X, y, 7, rng=4)])
-    nbrng.seed(0)
     d1 = np.concatenate([yb for _, yb in data.minibatches(X, y, 7)])
-    d2 = np.concatenate([yb for _, yb in data.minibatches(X, y, 7)])
-    nbrng.seed(0)
-    d3 = np.concatenate([yb for _, yb in data.minibatches(X, y, 7)])
+    d2 = np.concatenate([yb for _, yb in data.minibatches(X, y, 7, rng=0)])
     np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(d1, d2)
-    np.testing.assert_array_equal(d1, d3)
+    np.testing.assert_array_equal(d1, d2)
     assert not np.array_equal(a, c)
     # a shared Generator gives a new order each epoch
     g = np.random.default_rng(0)
     e1 = np.concatenate([yb for _, yb in data.minibatches(X, y, 7, rng=g)])
     e2 = np.concatenate([yb for _, yb in data.minibatches(X, y, 7, rng=g)])
     assert not np.array_equal(e1, e2)
-    # no shuffle: in order
+    # no shuffle: in order, as views of X and y (shuffled batches are new arrays)
     seq = np.concatenate([yb for _, yb in data.minibatches(X, y, 50, shuffle=False)])
     np.testing.assert_array_equal(seq, y)
+    Xb, yb = next(data.minibatches(X, y, 50, shuffle=False))
+    assert np.shares_memory(Xb, X) and np.shares_memory(yb, y)
+    Xb, yb = next(data.minibatches(X, y, 50))
+    assert not np.shares_memory(Xb, X) and not np.shares_memory(yb, y)
     assert len(list(data.minibatches(X, y, 1000))) == 1
 
 
 def test_minibatches_validation():
     X = np.zeros((5, 2))
-    with pytest.raises(ValueError, match="same length"):
+    with pytest.raises(ValueError, match="same number of rows"):
         list(data.minibatches(X, np.zeros(4), 2))
     with pytest.raises(ValueError, match="batch_size"):
         list(data.minibatches(X, np.zeros(5), 0))
@@ -577,22 +605,27 @@ def test_rotate_properties():
 def test_augment():
     X = _blob_images(n=6)
     y = np.arange(6)
-    Xa, ya = data.augment(X, y, np.random.default_rng(0), max_shift=2, max_degrees=15, copies=2)
+    Xa, ya = data.augment(X, y, rng=np.random.default_rng(0), max_shift=2, max_degrees=15,
+                          copies=2)
     assert Xa.shape == (18, 784) and ya.tolist() == list(range(6)) * 3
     np.testing.assert_array_equal(Xa[:6], X)
     assert not np.allclose(Xa[6:12], X)
     np.testing.assert_allclose(Xa.sum(1), np.tile(X.sum(1), 3), rtol=0.05)
-    Xb, _ = data.augment(X, y, 0, copies=2)
-    Xc, _ = data.augment(X, y, 0, copies=2)
+    Xb, _ = data.augment(X, y, rng=0, copies=2)
+    Xc, _ = data.augment(X, y, copies=2)  # rng None is seed 0
     np.testing.assert_array_equal(Xb, Xc)
     # no transformation possible -> exact copies
-    Xd, _ = data.augment(X, y, 1, max_shift=0, max_degrees=0)
+    Xd, _ = data.augment(X, y, rng=1, max_shift=0, max_degrees=0)
     np.testing.assert_array_equal(Xd[6:], X)
-    # labels optional; augment(X, rng) form
-    assert data.augment(X, np.random.default_rng(0)).shape == (12, 784)
+    # labels optional; rng is a keyword (never taken for y)
+    assert data.augment(X, rng=np.random.default_rng(0)).shape == (12, 784)
+    with pytest.raises(TypeError):
+        data.augment(X, y, 0)
     with pytest.raises(ValueError):
-        data.augment(X, y[:3], 0)
+        data.augment(X, y[:3])
     with pytest.raises(ValueError):
-        data.augment(X, y, 0, max_degrees=270)
+        data.augment(X, y, max_degrees=270)
     with pytest.raises(ValueError):
-        data.augment(X, y, 0, max_shift=-1)
+        data.augment(X, y, max_shift=-1)
+    with pytest.raises(ValueError, match="max_shift must be an integer in"):
+        data.augment(X, y, max_shift=28)

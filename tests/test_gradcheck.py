@@ -91,3 +91,26 @@ def test_check_module_all_entries():
     lin = layers.Linear(3, 2, rng=0)
     errors = gradcheck.check_module(lin, np.ones((2, 3)), entries=None)
     assert set(errors) == {"input", "W", "b"} and max(errors.values()) < 1e-5
+
+
+def test_one_perturbation_loop_serves_gradient_and_jacobian():
+    """jacobian_fd runs the loop of numerical_gradient: same step, same rounding guard."""
+    x = np.array([[0.3, -1.2], [2.0, 0.5]])
+    before = x.copy()
+    J = gradcheck.jacobian_fd(lambda v: np.sin(v).sum(axis=1), x)
+    assert J.shape == (2, 4)
+    for i in range(2):
+        def row_sum(i=i):
+            return float(np.sin(x[i]).sum())
+
+        np.testing.assert_array_equal(J[i], gradcheck.numerical_gradient(row_sum, x).ravel())
+    np.testing.assert_array_equal(x, before)
+    with pytest.raises(ValueError, match="does not change entry"):
+        gradcheck.jacobian_fd(lambda v: v, np.array([1e20]), h=1.0)
+
+
+def test_check_module_rng_and_seed_are_one_argument():
+    lin = layers.Linear(3, 2, rng=0)
+    X = np.random.default_rng(1).standard_normal((4, 3))
+    assert gradcheck.check_module(lin, X, rng=5) == gradcheck.check_module(lin, X, seed=5)
+    assert gradcheck.check_module(lin, X) == gradcheck.check_module(lin, X, rng=0)

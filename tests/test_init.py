@@ -37,34 +37,64 @@ def test_linear_takes_any_initializer_by_value_or_name():
 def test_errors():
     with pytest.raises(ValueError, match=r"shape \(n_in, n_out\)"):
         init.he_normal((3,), np.random.default_rng(0))
-    with pytest.raises(ValueError, match="pass a numpy.random.Generator"):
-        init.he_normal((3, 2), None)
+    with pytest.raises(TypeError, match="he_normal: rng must be a numpy.random.Generator"):
+        init.he_normal((3, 2), "seed")
     with pytest.raises(ValueError, match="unknown initializer 'bogus'"):
         layers.Linear(3, 2, init="bogus")
-    with pytest.raises(ValueError, match="std must be >= 0"):
+    with pytest.raises(ValueError, match="std must be a finite number >= 0"):
         init.normal(-1)
+    with pytest.raises(TypeError, match="std must be a real number"):
+        init.normal("0.1")
 
 
-def test_as_generator_rule():
+def test_one_randomness_rule():
     from nbkit import rng as nbrng
 
     g = np.random.default_rng(3)
     assert nbrng.as_generator(g) is g
     assert nbrng.as_generator(7).random() == np.random.default_rng(7).random()
-    with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
-        nbrng.as_generator("seed")
-    # without a seed: one shared default stream, reproducible after nbkit.rng.seed()
-    nbrng.seed(0)
-    a, b = layers.Linear(4, 3), layers.Linear(4, 3)
-    assert not np.array_equal(a.W.value, b.W.value)  # two layers, two different draws
-    nbrng.seed(0)
-    np.testing.assert_array_equal(layers.Linear(4, 3).W.value, a.W.value)
-    nbrng.seed(0)
-    assert nbrng.as_generator(None).random() == np.random.default_rng(0).random()
+    for bad in ("seed", 1.5, True):
+        with pytest.raises(TypeError, match="rng must be a numpy.random.Generator"):
+            nbrng.as_generator(bad)
+    # None is seed 0 at every call: no hidden stream, so the order of calls does not matter
+    first = layers.Linear(4, 3).W.value
+    layers.Dropout(0.5)(np.ones((5, 5), np.float32))  # draws from "its" stream ...
+    np.testing.assert_array_equal(layers.Linear(4, 3).W.value, first)  # ... not from a shared one
+    np.testing.assert_array_equal(layers.Linear(4, 3, rng=0).W.value, first)
+    np.testing.assert_array_equal(init.he_normal((4, 3), None), init.he_normal((4, 3), 0))
+    # one Generator shared by two layers gives two different draws
+    g = np.random.default_rng(0)
+    a, b = layers.Linear(4, 3, rng=g), layers.Linear(4, 3, rng=g)
+    assert not np.array_equal(a.W.value, b.W.value)
+
+
+def test_seed_is_another_spelling_of_rng():
+    from nbkit import data
+    from nbkit import rng as nbrng
+
+    np.testing.assert_array_equal(data.make_xor(n=20, seed=4)[0], data.make_xor(n=20, rng=4)[0])
+    assert not np.array_equal(data.make_xor(n=20, seed=4)[0], data.make_xor(n=20)[0])
+    with pytest.raises(TypeError, match="not both"):
+        data.make_xor(n=20, seed=1, rng=1)
+
+    @nbrng.accepts_seed
+    def draw(rng=None):
+        return nbrng.as_generator(rng).random()
+
+    assert draw.__name__ == "draw" and draw(seed=5) == draw(rng=5) == draw(5)
 
 
 def test_custom_initializer_without_dtype_keyword():
     lin = layers.Linear(3, 2, init=lambda shape, rng: rng.standard_normal(shape), rng=0)
     assert lin.W.value.shape == (3, 2) and lin.W.value.dtype == np.float32
+    # a TypeError raised inside an initializer is the initializer's, not a missing keyword
+    def broken(shape, rng, dtype=np.float32):
+        raise TypeError("dtype of something else")
+
+    with pytest.raises(TypeError, match="something else"):
+        layers.Linear(3, 2, init=broken)
+    # nbkit's own initializers draw in the layer's dtype directly
+    W64 = layers.Linear(3, 2, rng=0, dtype=np.float64).W.value
+    np.testing.assert_array_equal(W64, init.xavier_normal((3, 2), 0, dtype=np.float64))
     with pytest.raises(ValueError, match=r"returned shape \(2, 3\); expected \(3, 2\)"):
         layers.Linear(3, 2, init=lambda shape, rng: np.zeros(shape[::-1]))

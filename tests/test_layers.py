@@ -39,7 +39,7 @@ def test_backward_matches_finite_differences(name, seed, shape):
     rng = np.random.default_rng(seed)
     module = make(name, shape[1], rng)
     X = away_from_kinks(rng.standard_normal(shape))
-    errors = gradcheck.check_module(module, X, seed=seed, entries=8)
+    errors = gradcheck.check_module(module, X, rng=seed, entries=8)
     assert set(errors) == {"input"} | {n for n, _ in module.named_parameters()}
     assert max(errors.values()) < TOL, errors
 
@@ -180,3 +180,63 @@ def test_train_eval_propagates():
 def test_maxout_bad_input_names_maxout():
     with pytest.raises(ValueError, match=r"Maxout\(4, 3, pieces=2\).*\(N, 4\)"):
         layers.Maxout(4, 3, 2, rng=0)(np.ones((2, 5), np.float32))
+
+
+def test_mlp_takes_every_activation_name():
+    from nbkit import activations
+
+    for name in [*activations.ACTIVATIONS, "prelu"]:
+        model = layers.mlp([3, 4, 2], activation=name, rng=0)
+        assert model[1].name == name and len(model) == 3
+    assert repr(layers.mlp([3, 4, 2], "tanh", rng=0)[1]) == "Tanh()"
+    assert repr(layers.mlp([3, 4, 2], "linear", rng=0)[1]) == "Activation('linear')"
+    assert isinstance(layers.mlp([3, 4, 2], "prelu", rng=0)[1], layers.PReLU)
+    with pytest.raises(ValueError, match=r"unknown activation 'swish'; expected one of .*PReLU"):
+        layers.mlp([3, 4, 2], activation="swish")
+
+
+def test_one_activation_registry_behind_every_view():
+    from nbkit import activations
+    from nbkit.widgets import _base
+
+    assert layers.ACTIVATIONS is activations.ACTIVATIONS and layers.Tanh is activations.Tanh
+    assert set(layers.activation_functions) == set(activations.ACTIVATIONS)
+    assert set(_base.ACTIVATION_LABELS) == set(_base.ACTIVATION_COLORS) == set(
+        activations.ACTIVATIONS)
+    assert _base.ACTIVATION_LABELS["leaky_relu"] == "Leaky ReLU"
+    z = np.linspace(-3, 3, 7)
+    f, fprime = layers.activation_functions["tanh"]
+    np.testing.assert_allclose(fprime(z), 1 - np.tanh(z) ** 2)
+    np.testing.assert_allclose(activations.ACTIVATIONS["tanh"].derivative(z), fprime(z))
+    assert layers.LeakyReLU(0.2)(np.array([[-1.0]]))[0, 0] == pytest.approx(-0.2)
+
+
+def test_maxout_parameters_are_its_linear_layer():
+    m = layers.Maxout(3, 2, pieces=3, rng=0)
+    assert m.named_parameters() == [("W", m.linear.W), ("b", m.linear.b)]
+    assert m.num_parameters() == 3 * 6 + 6
+    with pytest.raises(TypeError, match="pieces must be an integer"):
+        layers.Maxout(3, 2, pieces=2.0)
+
+
+def test_skipping_the_input_gradient_is_one_mechanism():
+    """module.backward asks modules that accept input_grad to skip dL/dX and runs the others
+    as they are; Sequential passes the request on to its first module the same way."""
+    from nbkit.module import backward
+
+    class NoInputGrad(layers.Tanh):
+        def backward(self, grad_out):  # a student's module without the argument
+            self.calls = getattr(self, "calls", 0) + 1
+            return super().backward(grad_out)
+
+    X = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    first = NoInputGrad()
+    model = layers.Sequential(first, layers.Linear(3, 2, rng=0))
+    Y = model(X)
+    assert model.backward(np.ones_like(Y), input_grad=False) is None and first.calls == 1
+    assert np.any(model[1].W.grad != 0)
+    lin = layers.Linear(3, 2, rng=0)
+    lin(X)
+    assert backward(lin, np.ones((4, 2), np.float32), input_grad=False) is None
+    assert backward(lin, np.ones((4, 2), np.float32)).shape == (4, 3)
+    assert layers.Sequential().backward(X) is X

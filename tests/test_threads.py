@@ -31,6 +31,9 @@ def test_single_blas_thread_limits_blas_and_stays_active():
 
 
 def test_blas_thread_limit_rejects_bad_counts():
-    for bad in (0, -1, 1.5, True, "1"):
-        with pytest.raises(ValueError, match="positive int"):
+    for bad in (0, -1):
+        with pytest.raises(ValueError, match="must be an integer >= 1, got"):
+            threads.blas_thread_limit(bad)
+    for bad in (1.5, True, "1"):
+        with pytest.raises(TypeError, match="must be an integer"):
             threads.blas_thread_limit(bad)

@@ -47,7 +47,7 @@ class Spy:
         self.model.eval()
 
 
-def fit_xor(seed=0, epochs=60, **kwargs):
+def fit_xor(epochs=60, **kwargs):
     X, y = xor_data(400, seed=1)
     model = mlp(seed=3)
     opt = optim.SGD(model.parameters(), lr=0.2, momentum=0.9)
@@ -59,7 +59,6 @@ def fit_xor(seed=0, epochs=60, **kwargs):
         y,
         epochs=epochs,
         batch_size=20,
-        seed=seed,
         progress=False,
         **kwargs,
     )
@@ -78,13 +77,16 @@ def test_fit_learns_xor():
 
 
 def test_fit_is_deterministic_given_the_seed():
-    m1, h1 = fit_xor(seed=5, epochs=5)
-    m2, h2 = fit_xor(seed=5, epochs=5)
-    _, h3 = fit_xor(seed=6, epochs=5)
+    m1, h1 = fit_xor(rng=5, epochs=5)
+    m2, h2 = fit_xor(rng=np.random.default_rng(5), epochs=5)
+    _, h3 = fit_xor(rng=6, epochs=5)
     assert h1.as_dict() == h2.as_dict()
     for p, q in zip(m1.parameters(), m2.parameters(), strict=True):
         np.testing.assert_array_equal(p.value, q.value)
     assert h3.train_loss != h1.train_loss  # the seed does drive the shuffling
+    # seed= is the older spelling of rng=, None is seed 0
+    assert fit_xor(epochs=2, seed=5)[1].as_dict() == fit_xor(rng=5, epochs=2)[1].as_dict()
+    assert fit_xor(epochs=2)[1].as_dict() == fit_xor(rng=0, epochs=2)[1].as_dict()
 
 
 def test_train_loss_is_mean_of_batch_losses_and_hot_loop_is_lean():
@@ -279,7 +281,9 @@ def test_history_repr_and_dict():
     ("kwargs", "error", "message"),
     [
         ({"epochs": 0}, ValueError, "epochs must be an integer >= 1"),
-        ({"batch_size": 2.5}, ValueError, "batch_size"),
+        ({"batch_size": 2.5}, TypeError, "fit: batch_size must be an integer, got 2.5"),
+        ({"patience": 0, "X_val": np.zeros((2, 2), np.float32), "y_val": np.zeros(2, np.int64)},
+         ValueError, "patience must be an integer >= 1"),
         ({"patience": 3}, ValueError, "needs validation data"),
         ({"X_val": np.zeros((2, 2), np.float32)}, ValueError, "both X_val and y_val"),
         ({"y": np.zeros(9, np.int64)}, ValueError, r"same number of rows.*\(10, 2\) and \(9,\)"),
@@ -306,3 +310,28 @@ def test_fit_rejects_bad_arguments(kwargs, error, message):
             y,
             **args,
         )
+
+
+def test_early_stopping_rule_is_the_one_fit_uses():
+    curve = [5, 4, 3, 3.5, 3.2, 3.1, 3.3, 2.0]
+    assert train.early_stopping_epoch(curve) == (7, 7)
+    assert train.early_stopping_epoch(curve, patience=3) == (2, 5)
+    assert train.early_stopping_epoch([1.0, 1.0, 1.0], patience=2) == (0, 2)  # ties: no gain
+    rule = train.EarlyStopping(patience=2)
+    assert [rule.update(v) for v in (3, 2, 2.5)] == [True, True, False]
+    assert (rule.best_epoch, rule.best_loss, rule.should_stop) == (1, 2, False)
+    rule.update(2.1)
+    assert rule.should_stop
+    with pytest.raises(ValueError):
+        train.early_stopping_epoch([])
+    with pytest.raises(TypeError, match="patience must be an integer"):
+        train.EarlyStopping(patience=1.5)
+    # fit stops where early_stopping_epoch says for its own validation curve
+    X, y = xor_data(300, seed=1)
+    Xv, yv = X[:100], 1 - y[:100]  # flipped labels: the better the fit, the worse val loss
+    model = mlp(seed=0)
+    history = train.fit(model, losses.SoftmaxCrossEntropyLoss(),
+                        optim.SGD(model.parameters(), lr=0.3, momentum=0.9), X, y, epochs=50,
+                        batch_size=20, X_val=Xv, y_val=yv, patience=3, progress=False)
+    best, stop = train.early_stopping_epoch(history.val_loss, patience=3)
+    assert (history.best_epoch, history.epochs_run - 1) == (best, stop)

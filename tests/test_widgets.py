@@ -17,9 +17,9 @@ from nbkit.widgets import (
     compute_init_statistics,
     compute_trajectories,
     compute_vanishing_gradients,
+    decision_boundary,
     decision_boundary_widget,
     early_stopping_epoch,
-    extras,
     gradients,
     init_variance_widget,
     optimizer_widget,
@@ -92,7 +92,7 @@ def test_zero_init_gives_identical_units():
     assert np.all(s["act_std"] == 0)
 
 
-@pytest.mark.parametrize("scheme", ["normal", "xavier", "he"])
+@pytest.mark.parametrize("scheme", ["normal", "xavier_normal", "he_normal", "xavier", "he"])
 def test_random_init_breaks_symmetry(scheme):
     s = compute_init_statistics(scheme, "tanh", std=0.1, depth=4, width=20, n=32)
     assert not s["identical_units"].any()
@@ -224,7 +224,7 @@ def test_decision_boundary_improves_while_training():
     X, y, snaps = train_snapshots("spirals", hidden=16, lr=0.01, max_steps=300, seed=0)
     accs = [s[3] for s in snaps]
     assert accs[-1] > 0.9 > accs[0]
-    model, *_ = extras._model_at("spirals", 16, 0.01, 300, 0, max_steps=300)
+    model, *_ = decision_boundary._model_at("spirals", 16, 0.01, 300, 0, max_steps=300)
     xx, yy, probs = compute_decision_boundary(model, (-1, 1), (-1, 1), n=20)
     assert xx.shape == yy.shape == (20, 20) and probs.shape == (20, 20, 3)
     np.testing.assert_allclose(probs.sum(-1), 1, rtol=1e-5)
@@ -235,7 +235,7 @@ def test_decision_boundary_improves_while_training():
 
 def _figures():
     stats_ig = compute_init_statistics("zeros", "sigmoid", depth=4, width=16)
-    model, X, y, _ = extras._model_at("xor", 8, 0.01, 50, 0, max_steps=50)
+    model, X, y, _ = decision_boundary._model_at("xor", 8, 0.01, 50, 0, max_steps=50)
     hist = History(train_loss=[1.0, 0.6, 0.5], val_loss=[1.1, 0.8, 0.9], best_epoch=1)
     return {
         "vanishing": plot_vanishing_gradients(compute_vanishing_gradients(depth=4, width=16)),
@@ -312,17 +312,18 @@ def test_init_widget_disables_std_unless_normal():
     before = w.image.value
     w.controls["std"].value = 1.0
     assert w.image.value != before
-    w.controls["scheme"].value = "he"
+    w.controls["scheme"].value = "he_normal"
     assert w.controls["std"].disabled
+    assert init_variance_widget(scheme="xavier").controls["scheme"].value == "xavier_normal"
 
 
 def test_boundary_widget_step_slider_uses_cached_training():
     w = decision_boundary_widget(hidden=8)
-    misses = extras.train_snapshots.cache_info().misses
+    misses = decision_boundary.train_snapshots.cache_info().misses
     before = w.image.value
     w.controls["step"].value = 0
     assert w.image.value != before
-    assert extras.train_snapshots.cache_info().misses == misses
+    assert decision_boundary.train_snapshots.cache_info().misses == misses
 
 
 def test_widget_display_bundle_is_deterministic():
@@ -379,3 +380,48 @@ def test_plot_histories_rejects_bad_input():
         plot_histories({})
     with pytest.raises(ValueError, match="1-D"):
         plot_histories({"run": np.ones((2, 3))})
+
+
+def test_init_schemes_are_nbkit_init_names():
+    from nbkit import init
+    from nbkit.widgets.init_variance import SCHEMES, initializer
+
+    assert set(SCHEMES) - {"normal"} <= set(init.INITIALIZERS)
+    assert initializer("xavier_normal") is init.xavier_normal
+    assert initializer("xavier") is init.xavier_normal and initializer("he") is init.he_normal
+    assert initializer("normal", std=0.3).__name__ == "normal(0.3)"
+    with pytest.raises(ValueError, match="scheme must be one of"):
+        initializer("glorot")
+    w = init_variance_widget()
+    assert [v for _, v in w.controls["scheme"].options] == list(SCHEMES)
+
+
+def test_trajectory_point_is_an_nbkit_parameter():
+    from nbkit.layers import Parameter
+
+    p = trajectories.point((1.0, -2.0))
+    assert isinstance(p, Parameter) and not p.decay and p.value.dtype == np.float64
+    with pytest.raises(TypeError):
+        optimizer_widget(seed=0)  # the unused argument is gone
+
+
+def test_snapshots_are_the_parameters_of_the_named_step():
+    """train_snapshots runs fit one full-batch step per epoch: snapshot k = the parameters
+    after k steps, with the loss and accuracy of exactly those parameters."""
+    from nbkit import layers, losses, optim, train
+
+    X, y, snaps = train_snapshots("xor", hidden=8, lr=0.01, max_steps=50, seed=0)
+    assert [s[0] for s in snaps] == [0, 25, 50]
+    model = layers.mlp([2, 8, 8, 2], activation="tanh", rng=0)
+    loss = losses.SoftmaxCrossEntropyLoss()
+    opt = optim.Adam(model.parameters(), lr=0.01)
+    for step in range(51):
+        if step in (0, 25, 50):
+            _, params, value, acc = snaps[step // 25]
+            for p, v in zip(model.parameters(), params, strict=True):
+                np.testing.assert_array_equal(p.value, v)
+            assert train.evaluate(model, X, y, loss) == {
+                "loss": value, "accuracy": acc, "errors": round(len(y) * (1 - acc))}
+        loss(model(X), y)
+        model.backward(loss.backward())
+        opt.step()

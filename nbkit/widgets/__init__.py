@@ -3,9 +3,9 @@
 Each picture has a pure ``compute_*`` function (arrays), a ``plot_*`` function returning a new
 :class:`matplotlib.figure.Figure`, and a ``*_widget()`` wrapper returning a
 :class:`FigureBox` (controls above an ``ipywidgets.Image``; it shows a static PNG where no
-widget front end exists). ``show(fig)`` displays any Figure as a static PNG.
+widget front end exists). ``show(fig)`` displays any Figure as a static PNG. One module per
+picture; everything is importable from ``nbkit.widgets``.
 
-============================  =========================================================
 widget                        what it shows
 ============================  =========================================================
 vanishing_gradients_widget    ||dL/dW_l|| and ||dL/dz_l|| per layer, four activations
@@ -17,24 +17,38 @@ decision_boundary_widget      a small net's decision regions on 2-D toy data ove
 plot_learning_curve           train vs validation curve with early-stopping marker
 plot_histories                one metric per epoch for several training runs
 ============================  =========================================================
+=======
+=====================  ==========================  =============================================
+module                 widget / plot               what it shows
+=====================  ==========================  =============================================
+gradients              vanishing_gradients_widget  ||dL/dW_l|| and ||dL/dz_l|| per layer
+init_variance          init_variance_widget        activations/gradients per layer after init
+trajectories           optimizer_widget            SGD, momentum, SGD 1/t = η/(1+t), Adagrad, Adam
+activation_explorer    activation_widget           f and f' of activation functions
+dropout                dropout_widget              units one dropout step removes; train vs test
+decision_boundary      decision_boundary_widget    a small net's decision regions over training
+learning_curves        plot_learning_curve         train vs validation, early-stopping marker
+learning_curves        plot_histories              one metric per epoch for several runs
+=====================  ==========================  =============================================
+
+``_base`` holds the palette, figure -> PNG and :class:`FigureBox`; ``_mlp`` the deep probe net
+of the first two pictures.
 """
 
+from nbkit.train import early_stopping_epoch
 from nbkit.widgets._base import OKABE_ITO, PALETTE, FigureBox, figure_to_png, show
-from nbkit.widgets.extras import (
+from nbkit.widgets.activation_explorer import (
     activation_widget,
     compute_activation,
-    compute_decision_boundary,
-    compute_dropout_masks,
-    decision_boundary_widget,
-    dropout_widget,
-    early_stopping_epoch,
     plot_activations,
+)
+from nbkit.widgets.decision_boundary import (
+    compute_decision_boundary,
+    decision_boundary_widget,
     plot_decision_boundary,
-    plot_dropout,
-    plot_histories,
-    plot_learning_curve,
     train_snapshots,
 )
+from nbkit.widgets.dropout import compute_dropout_masks, dropout_widget, plot_dropout
 from nbkit.widgets.gradients import (
     compute_vanishing_gradients,
     plot_vanishing_gradients,
@@ -45,6 +59,7 @@ from nbkit.widgets.init_variance import (
     init_variance_widget,
     plot_init_statistics,
 )
+from nbkit.widgets.learning_curves import plot_histories, plot_learning_curve
 from nbkit.widgets.trajectories import (
     SURFACES,
     compute_trajectories,

@@ -17,12 +17,14 @@ the figure as PNG bytes. Its display bundle carries three representations:
 """
 
 import base64
+import contextlib
 import io
 import time
 
 import ipywidgets as widgets
-import numpy as np
 from matplotlib.figure import Figure
+
+from nbkit.activations import ACTIVATIONS
 
 # Okabe & Ito (2008) colour-blind-safe palette.
 OKABE_ITO = {
@@ -37,23 +39,10 @@ OKABE_ITO = {
 }
 PALETTE = [OKABE_ITO[k] for k in ("blue", "orange", "green", "vermillion", "purple", "sky_blue",
                                   "yellow", "black")]
-# One fixed colour per activation so every widget uses the same colour for the same function.
-ACTIVATION_COLORS = {
-    "sigmoid": OKABE_ITO["blue"],
-    "tanh": OKABE_ITO["orange"],
-    "relu": OKABE_ITO["green"],
-    "leaky_relu": OKABE_ITO["vermillion"],
-    "softplus": OKABE_ITO["purple"],
-    "elu": OKABE_ITO["sky_blue"],
-}
-ACTIVATION_LABELS = {
-    "sigmoid": "sigmoid",
-    "tanh": "tanh",
-    "relu": "ReLU",
-    "leaky_relu": "Leaky ReLU",
-    "softplus": "softplus",
-    "elu": "ELU",
-}
+# One fixed colour per activation (the palette in the order of nbkit.activations.ACTIVATIONS),
+# so every widget uses the same colour for the same function; labels come from the registry.
+ACTIVATION_COLORS = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(ACTIVATIONS)}
+ACTIVATION_LABELS = {name: a.label for name, a in ACTIVATIONS.items()}
 
 DPI = 80
 
@@ -96,28 +85,6 @@ def show(fig, text=None):
     return StaticPNG(figure_to_png(fig), title)
 
 
-def check_choice(name, value, choices, owner):
-    if value not in choices:
-        raise ValueError(f"{owner}: {name} must be one of {sorted(choices)}, got {value!r}")
-    return value
-
-
-def check_int(name, value, low, high, owner):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or not (
-        low <= value <= high
-    ):
-        raise ValueError(f"{owner}: {name} must be an integer in [{low}, {high}], got {value!r}")
-    return int(value)
-
-
-def check_positive(name, value, owner):
-    if isinstance(value, bool) or not isinstance(value, int | float | np.number) or not (
-        np.isfinite(value) and value > 0
-    ):
-        raise ValueError(f"{owner}: {name} must be a finite number > 0, got {value!r}")
-    return float(value)
-
-
 class FigureBox(widgets.VBox):
     """Controls above an ``ipywidgets.Image`` showing a matplotlib figure as PNG.
 
@@ -150,15 +117,14 @@ class FigureBox(widgets.VBox):
     def values(self):
         return {name: w.value for name, w in self.controls.items()}
 
-    def set_values(self, **values):
-        """Set several controls at once with a single redraw."""
+    @contextlib.contextmanager
+    def muted(self):
+        """Within this block, changing a control's value runs no hook and no redraw."""
         self._muted = True
         try:
-            for name, value in values.items():
-                self.controls[name].value = value
+            yield self
         finally:
             self._muted = False
-        self.redraw()
 
     def _changed(self, change):
         if self._muted:

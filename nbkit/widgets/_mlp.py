@@ -18,16 +18,10 @@ from functools import lru_cache
 import numpy as np
 
 from nbkit import layers
+from nbkit.activations import activation_module
 
+# the activations the probe pictures compare (names of nbkit.activations.ACTIVATIONS)
 ACT_NAMES = ("sigmoid", "tanh", "relu", "leaky_relu")
-
-
-def activation_module(name):
-    """A fresh activation module for ``name`` (a key of ``nbkit.layers.activation_functions``)."""
-    registry = getattr(layers, "ACTIVATION_MODULES", None) or layers.ACTIVATIONS
-    if name not in registry or not callable(registry[name]):
-        raise ValueError(f"unknown activation {name!r}; expected one of {sorted(ACT_NAMES)}")
-    return registry[name]()
 
 
 @lru_cache(maxsize=16)

@@ -19,6 +19,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from nbkit import validate
 from nbkit.layers import activation_functions
 from nbkit.threads import blas_thread_limit
 from nbkit.widgets._base import (
@@ -26,9 +27,6 @@ from nbkit.widgets._base import (
     ACTIVATION_LABELS,
     OKABE_ITO,
     FigureBox,
-    check_choice,
-    check_int,
-    check_positive,
     new_figure,
     slider_style,
 )
@@ -76,12 +74,12 @@ def compute_vanishing_gradients(depth=10, width=64, init_scale=1.0, activations=
     - ``act_std[l]`` = standard deviation of h_l.
     """
     owner = "compute_vanishing_gradients"
-    depth = check_int("depth", depth, 1, MAX_DEPTH, owner)
-    width = check_int("width", width, 2, MAX_WIDTH, owner)
-    n = check_int("n", n, 1, 10_000, owner)
-    init_scale = check_positive("init_scale", init_scale, owner)
+    depth = validate.integer(depth, "depth", owner, 1, MAX_DEPTH)
+    width = validate.integer(width, "width", owner, 2, MAX_WIDTH)
+    n = validate.integer(n, "n", owner, 1, 10_000)
+    init_scale = validate.positive(init_scale, "init_scale", owner)
     for a in activations:
-        check_choice("activation", a, ACT_NAMES, owner)
+        validate.one_of(a, "activation", ACT_NAMES, owner)
     X, G = probe_data(n, width, seed)
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):

@@ -14,39 +14,37 @@ computes the same function and receives the same gradient: the symmetry is never
 import numpy as np
 
 from nbkit import init as initializers
+from nbkit import validate
 from nbkit.threads import blas_thread_limit
 from nbkit.widgets._base import (
     ACTIVATION_LABELS,
     OKABE_ITO,
     PALETTE,
     FigureBox,
-    check_choice,
-    check_int,
-    check_positive,
     new_figure,
     slider_style,
 )
 from nbkit.widgets._mlp import ACT_NAMES, probe_data, run_probe
 
+# scheme -> label: the names of nbkit.init.INITIALIZERS, and "normal" for N(0, std²) with the
+# std slider's value
 SCHEMES = {
     "zeros": "zeros",
     "normal": "N(0, std²)",
-    "xavier": "Xavier N(0, 2/(n_in+n_out))",
-    "he": "He N(0, 2/n_in)",
+    "xavier_normal": "Xavier N(0, 2/(n_in+n_out))",
+    "he_normal": "He N(0, 2/n_in)",
 }
+# the short names lectures used before the widgets shared nbkit.init's names
+_SHORT_NAMES = {"xavier": "xavier_normal", "he": "he_normal"}
 MAX_DEPTH = 12
 MAX_WIDTH = 256
 
 
 def initializer(scheme, std=0.01):
-    """The :mod:`nbkit.init` initializer ``f(shape, rng)`` for a scheme name in SCHEMES."""
-    check_choice("scheme", scheme, SCHEMES, "initializer")
-    return {
-        "zeros": initializers.zeros,
-        "normal": initializers.normal(std),
-        "xavier": initializers.xavier_normal,
-        "he": initializers.he_normal,
-    }[scheme]
+    """The :mod:`nbkit.init` initializer ``f(shape, rng)`` for a scheme name in SCHEMES
+    ("xavier" and "he" are accepted for "xavier_normal" and "he_normal")."""
+    scheme = validate.one_of(_SHORT_NAMES.get(scheme, scheme), "scheme", SCHEMES, "initializer")
+    return initializers.normal(std) if scheme == "normal" else initializers.get(scheme)
 
 
 def _histograms(arrays, symmetric, bins):
@@ -64,7 +62,7 @@ def _histograms(arrays, symmetric, bins):
     return counts, edges
 
 
-def compute_init_statistics(scheme="xavier", activation="tanh", std=0.01, depth=8, width=100,
+def compute_init_statistics(scheme="xavier_normal", activation="tanh", std=0.01, depth=8, width=100,
                             n=256, seed=0, bins=40):
     """Activations and weight gradients of a deep MLP right after initialization.
 
@@ -85,13 +83,12 @@ def compute_init_statistics(scheme="xavier", activation="tanh", std=0.01, depth=
     - ``"weight_std"``: the empirical standard deviation of each W_l.
     """
     owner = "compute_init_statistics"
-    check_choice("scheme", scheme, SCHEMES, owner)
-    check_choice("activation", activation, ACT_NAMES, owner)
-    std = check_positive("std", std, owner)
-    depth = check_int("depth", depth, 1, MAX_DEPTH, owner)
-    width = check_int("width", width, 2, MAX_WIDTH, owner)
-    n = check_int("n", n, 2, 10_000, owner)
-    bins = check_int("bins", bins, 2, 1000, owner)
+    validate.one_of(activation, "activation", ACT_NAMES, owner)
+    std = validate.positive(std, "std", owner)
+    depth = validate.integer(depth, "depth", owner, 1, MAX_DEPTH)
+    width = validate.integer(width, "width", owner, 2, MAX_WIDTH)
+    n = validate.integer(n, "n", owner, 2, 10_000)
+    bins = validate.integer(bins, "bins", owner, 2, 1000)
     X, G = probe_data(n, width, seed)
     init = initializer(scheme, std)
     rng = np.random.default_rng([seed, 3])
@@ -173,7 +170,7 @@ def plot_init_statistics(stats, scheme=None, activation=None, std=None):
 
     parts = []
     if scheme is not None:
-        label = SCHEMES.get(scheme, str(scheme))
+        label = SCHEMES.get(_SHORT_NAMES.get(scheme, scheme), str(scheme))
         if scheme == "normal" and std is not None:
             label = f"N(0, {std:.3g}²)"
         parts.append(f"init {label}")
@@ -194,7 +191,8 @@ def init_variance_widget(scheme="normal", activation="tanh", std=0.01, depth=8, 
     style = slider_style()
     controls = {
         "scheme": W.Dropdown(options=[(label, key) for key, label in SCHEMES.items()],
-                             value=scheme, description="init", style=style),
+                             value=_SHORT_NAMES.get(scheme, scheme), description="init",
+                             style=style),
         "activation": W.Dropdown(options=[(ACTIVATION_LABELS[a], a) for a in ACT_NAMES],
                                  value=activation, description="activation", style=style),
         "std": W.FloatLogSlider(value=std, base=10, min=-3, max=1, step=0.1,

@@ -16,16 +16,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from nbkit import optim
-from nbkit.widgets._base import (
-    OKABE_ITO,
-    FigureBox,
-    check_choice,
-    check_int,
-    check_positive,
-    new_figure,
-    slider_style,
-)
+from nbkit import optim, validate
+from nbkit.module import Parameter
+from nbkit.widgets._base import OKABE_ITO, FigureBox, new_figure, slider_style
 
 
 @dataclass(frozen=True)
@@ -43,46 +36,31 @@ class Surface:
     ylim: tuple
 
 
-def _quad_f(x, y):
-    return 0.5 * (x**2 + 20.0 * y**2)
-
-
-def _quad_g(x, y):
-    return np.array([x, 20.0 * y])
-
-
-def _saddle_f(x, y):
-    return 0.5 * x**2 + 0.25 * y**4 - 0.5 * y**2
-
-
-def _saddle_g(x, y):
-    return np.array([x, y**3 - y])
-
-
-def _valley_f(x, y):
-    return (1 - x) ** 2 + 10.0 * (y - x**2) ** 2
-
-
-def _valley_g(x, y):
-    return np.array([-2 * (1 - x) - 40.0 * x * (y - x**2), 20.0 * (y - x**2)])
-
-
 SURFACES = {
-    "quadratic": Surface("ill-conditioned quadratic", "f = (x² + 20 y²) / 2", _quad_f, _quad_g,
-                         0.0, ((0.0, 0.0),), (-1.8, 1.0), (-2.0, 2.0), (-1.5, 1.5)),
-    "saddle": Surface("saddle", "f = x²/2 + y⁴/4 − y²/2", _saddle_f, _saddle_g, -0.25,
-                      ((0.0, 1.0), (0.0, -1.0)), (1.8, 0.01), (-2.0, 2.0), (-1.6, 1.6)),
-    "valley": Surface("Rosenbrock-like valley", "f = (1 − x)² + 10 (y − x²)²", _valley_f,
-                      _valley_g, 0.0, ((1.0, 1.0),), (-1.5, 1.5), (-2.0, 2.0), (-1.0, 3.0)),
+    "quadratic": Surface(
+        "ill-conditioned quadratic", "f = (x² + 20 y²) / 2",
+        lambda x, y: 0.5 * (x**2 + 20.0 * y**2), lambda x, y: np.array([x, 20.0 * y]),
+        0.0, ((0.0, 0.0),), (-1.8, 1.0), (-2.0, 2.0), (-1.5, 1.5)),
+    "saddle": Surface(
+        "saddle", "f = x²/2 + y⁴/4 − y²/2",
+        lambda x, y: 0.5 * x**2 + 0.25 * y**4 - 0.5 * y**2, lambda x, y: np.array([x, y**3 - y]),
+        -0.25, ((0.0, 1.0), (0.0, -1.0)), (1.8, 0.01), (-2.0, 2.0), (-1.6, 1.6)),
+    "valley": Surface(
+        "Rosenbrock-like valley", "f = (1 − x)² + 10 (y − x²)²",
+        lambda x, y: (1 - x) ** 2 + 10.0 * (y - x**2) ** 2,
+        lambda x, y: np.array([-2 * (1 - x) - 40.0 * x * (y - x**2), 20.0 * (y - x**2)]),
+        0.0, ((1.0, 1.0),), (-1.5, 1.5), (-2.0, 2.0), (-1.0, 3.0)),
 }
 
-METHODS = ("SGD", "momentum", "SGD 1/t", "Adagrad", "Adam")
-METHOD_COLORS = {
-    "SGD": OKABE_ITO["blue"],
-    "momentum": OKABE_ITO["orange"],
-    "SGD 1/t": OKABE_ITO["purple"],
-    "Adagrad": OKABE_ITO["green"],
-    "Adam": OKABE_ITO["vermillion"],
+# method: (the nbkit.optim optimizer of parameters ps for a learning rate and momentum, colour)
+METHODS = {
+    "SGD": (lambda ps, lr, momentum: optim.SGD(ps, lr), OKABE_ITO["blue"]),
+    "momentum": (lambda ps, lr, momentum: optim.SGD(ps, lr, momentum=momentum),
+                 OKABE_ITO["orange"]),
+    "SGD 1/t": (lambda ps, lr, momentum: optim.SGD(ps, optim.inverse_time_decay(lr)),
+                OKABE_ITO["purple"]),
+    "Adagrad": (lambda ps, lr, momentum: optim.Adagrad(ps, lr), OKABE_ITO["green"]),
+    "Adam": (lambda ps, lr, momentum: optim.Adam(ps, lr), OKABE_ITO["vermillion"]),
 }
 # Legend labels: the method names above, with the schedule spelled out where "1/t" could be
 # read as η/√(t+1) (which some slides call "1/t decay").
@@ -90,29 +68,16 @@ METHOD_LABELS = {"SGD 1/t": "SGD 1/t: η/(1+t)"}
 DIVERGED = 1e6  # |θ| beyond this counts as divergence; the path stops there
 
 
-class Point:
-    """A 2-element parameter for :mod:`nbkit.optim`: ``.value`` (2,), ``.grad`` (2,),
-    ``.decay`` (False: no weight decay on a point of the plane), ``.name``."""
-
-    def __init__(self, xy):
-        self.value = np.array(xy, dtype=np.float64).reshape(2)
-        self.grad = np.zeros(2)
-        self.decay = False
-        self.name = "theta"
+def point(xy):
+    """θ = (x, y) as an :class:`nbkit.module.Parameter` of shape (2,), float64, without weight
+    decay (nothing to decay on a point of the plane)."""
+    return Parameter(np.array(xy, dtype=np.float64).reshape(2), decay=False, name="theta")
 
 
 def make_optimizer(method, point, lr, momentum=0.9):
     """The :mod:`nbkit.optim` optimizer for a method name in METHODS."""
-    check_choice("method", method, METHODS, "make_optimizer")
-    if method == "SGD":
-        return optim.SGD([point], lr)
-    if method == "momentum":
-        return optim.SGD([point], lr, momentum=momentum)
-    if method == "SGD 1/t":
-        return optim.SGD([point], optim.inverse_time_decay(lr))
-    if method == "Adagrad":
-        return optim.Adagrad([point], lr)
-    return optim.Adam([point], lr)
+    make, _ = METHODS[validate.one_of(method, "method", METHODS, "make_optimizer")]
+    return make([point], lr, momentum)
 
 
 def run_optimizer(surface, method, lr, steps, start, momentum=0.9):
@@ -123,8 +88,8 @@ def run_optimizer(surface, method, lr, steps, start, momentum=0.9):
     in which case the path stops at the first such point.
     """
     s = SURFACES[surface] if isinstance(surface, str) else surface
-    steps = check_int("steps", steps, 0, 100_000, "run_optimizer")
-    p = Point(start)
+    steps = validate.integer(steps, "steps", "run_optimizer", 0, 100_000)
+    p = point(start)
     opt = make_optimizer(method, p, lr, momentum)
     path = np.empty((steps + 1, 2))
     path[0] = p.value
@@ -144,17 +109,16 @@ def run_optimizer(surface, method, lr, steps, start, momentum=0.9):
 
 
 def compute_trajectories(surface="quadratic", lr=0.03, momentum=0.9, steps=100, start=None,
-                         methods=METHODS):
+                         methods=tuple(METHODS)):
     """Paths of several optimizers on one surface at the same learning rate.
 
     Returns ``{method: (path (k+1, 2), losses (k+1,))}`` (see :func:`run_optimizer`).
     ``start`` defaults to the surface's own starting point.
     """
     owner = "compute_trajectories"
-    check_choice("surface", surface, SURFACES, owner)
-    lr = check_positive("lr", lr, owner)
-    if not 0 <= momentum < 1:
-        raise ValueError(f"{owner}: momentum must be in [0, 1), got {momentum!r}")
+    validate.one_of(surface, "surface", SURFACES, owner)
+    lr = validate.positive(lr, "lr", owner)
+    validate.number(momentum, "momentum", owner, 0, 1, high_open=True)
     start = SURFACES[surface].start if start is None else tuple(float(v) for v in start)
     if len(start) != 2:
         raise ValueError(f"{owner}: start must be a pair (x, y), got {start!r}")
@@ -191,7 +155,7 @@ def plot_trajectories(results, surface="quadratic", lr=None):
     ax_c.contourf(X, Y, Z, levels=14, cmap="Greys", alpha=0.55)
     ax_c.contour(X, Y, Z, levels=14, colors="0.45", linewidths=0.4)
     for m, (path, losses) in results.items():
-        color = METHOD_COLORS.get(m, OKABE_ITO["black"])
+        color = METHODS[m][1] if m in METHODS else OKABE_ITO["black"]
         label = METHOD_LABELS.get(m, m)
         ax_c.plot(path[:, 0], path[:, 1], ".-", color=color, lw=1.3, ms=3, label=label)
         gap = np.maximum(losses - s.f_min, 1e-16)
@@ -214,7 +178,7 @@ def plot_trajectories(results, surface="quadratic", lr=None):
     return fig
 
 
-def optimizer_widget(surface="quadratic", lr=0.03, momentum=0.9, steps=100, seed=None):
+def optimizer_widget(surface="quadratic", lr=0.03, momentum=0.9, steps=100):
     """Surface dropdown and sliders for lr (log), momentum λ, steps and start point, above
     :func:`plot_trajectories`. Changing the surface moves the start to its default.
     Returns a :class:`~nbkit.widgets._base.FigureBox`."""
@@ -242,11 +206,8 @@ def optimizer_widget(surface="quadratic", lr=0.03, momentum=0.9, steps=100, seed
     def on_change(box, change):
         if change["owner"] is box.controls["surface"]:
             sx, sy = SURFACES[change["new"]].start
-            box._muted = True
-            try:
+            with box.muted():
                 box.controls["x0"].value, box.controls["y0"].value = sx, sy
-            finally:
-                box._muted = False
 
     def draw(surface, lr, momentum, steps, x0, y0):
         results = compute_trajectories(surface, lr, momentum, steps, (x0, y0))

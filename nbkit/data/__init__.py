@@ -1,0 +1,43 @@
+"""Datasets and what is done to them before training (batch first: ``X`` is ``(N, D)``).
+
+==================  ==========================================================================
+module              contents
+==================  ==========================================================================
+``data.mnist``      ``load_mnist``, ``load_fashion_mnist``: find, download (pooch), check, decode
+``data.toy``        ``load_digits`` (offline 8x8 digits), ``make_spirals/circles/xor``
+``data.batches``    ``validation_split``, ``minibatches``
+``data.preprocessing``  ``one_hot``, ``Standardizer``, ``standardize``
+``data.augmentation``   ``shift``, ``rotate`` (scipy.ndimage), ``augment``
+==================  ==========================================================================
+
+Everything is importable from ``nbkit.data`` itself. Functions return new arrays, with two
+exceptions said where they apply: the MNIST loaders return read-only views of an in-memory
+cache, and ``minibatches(..., shuffle=False)`` yields slices (views) of X and y. Random draws
+follow the rule of :mod:`nbkit.rng` (argument ``rng``).
+"""
+
+from nbkit.data.augmentation import augment, rotate, shift
+from nbkit.data.batches import minibatches, validation_split
+from nbkit.data.mnist import (
+    ARCHIVE_SHA256,
+    FASHION_CLASSES,
+    FILES,
+    MIRRORS,
+    SHA256,
+    CorruptDataError,
+    DataNotFoundError,
+    cache_dir,
+    load_fashion_mnist,
+    load_mnist,
+)
+from nbkit.data.preprocessing import Standardizer, one_hot, standardize
+from nbkit.data.toy import load_digits, make_circles, make_spirals, make_xor
+
+__all__ = [
+    "DataNotFoundError", "CorruptDataError", "SHA256", "ARCHIVE_SHA256", "MIRRORS", "FILES",
+    "FASHION_CLASSES", "cache_dir", "load_mnist", "load_fashion_mnist",
+    "load_digits", "make_spirals", "make_circles", "make_xor",
+    "validation_split", "minibatches",
+    "one_hot", "Standardizer", "standardize",
+    "shift", "rotate", "augment",
+]
