@@ -36,12 +36,8 @@ from nbkit.rng import as_generator
 __all__ = [
     "Parameter", "Module", "backward", "Linear", "Maxout", "Dropout", "Sequential", "mlp",
     "ACTIVATIONS", "ActivationFn", "Activation", "Sigmoid", "Tanh", "ReLU", "LeakyReLU",
-    "Softplus", "PReLU", "sigmoid", "activation_module", "activation_functions",
+    "Softplus", "PReLU", "sigmoid", "activation_module",
 ]
-
-#: name -> (f(z), f'(z)) on arrays: the registry in the form the lectures plot it.
-activation_functions = {name: (a.f, a.derivative) for name, a in ACTIVATIONS.items()}
-
 
 def _initial_weights(init, shape, rng, dtype, owner):
     """``init(shape, rng)`` cast to ``dtype``; initializers with a ``dtype`` keyword (all of

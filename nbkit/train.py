@@ -161,7 +161,8 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, X_val=None, y_val=N
     """
     _check_fit_args(X, y, X_val, y_val, epochs, batch_size, patience)
     rng, train_correct = as_generator(rng), _accuracy_counter(y, loss)
-    history, stopping, best_params = History(), EarlyStopping(patience), None
+    history, best_params = History(), None
+    stopping = EarlyStopping(patience) if patience is not None else None
     with _mode(model, training=True), tqdm(range(epochs), desc="fit", unit="epoch",
                                            disable=not progress) as bar:
         for epoch in bar:
@@ -175,13 +176,13 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, X_val=None, y_val=N
                 history.val_loss.append(result["loss"])
                 history.val_acc.append(math.nan if result["accuracy"] is None
                                        else result["accuracy"])
-                if stopping.update(result["loss"]) and patience is not None:
+                if stopping is not None and stopping.update(result["loss"]):
                     best_params = [p.value.copy() for p in model.parameters()]
-                history.best_epoch = stopping.best_epoch
+                history.best_epoch = int(np.argmin(history.val_loss))  # the first minimum
             history.epochs_run = epoch + 1
             bar.set_postfix(_postfix(history), refresh=False)
             stop_requested = any([bool(cb(epoch, history, model)) for cb in callbacks or ()])
-            if stop_requested or stopping.should_stop:
+            if stop_requested or (stopping is not None and stopping.should_stop):
                 history.stopped_early = history.epochs_run < epochs
                 break
     if best_params is not None:  # the best epoch's weights, in place (the optimizer keeps them)

@@ -171,17 +171,27 @@ def _rewrite(source: str, module: str, names: set[str], assignment: str) -> str:
     if WHOLE_MODULE in names:
         return _stub_module(source, module, assignment)
     tree = ast.parse(source)
-    body, done = [], set()
+    body, done, derived = [], set(), set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
                 and node.name in names:
             body.append(_stub(node.name, f"{module}.{node.name}", assignment))
             done.add(node.name)
+        elif isinstance(node, ast.ClassDef) and _uses(node.bases + node.keywords
+                                                        + node.decorator_list, names | derived):
+            body.append(_stub(node.name, f"{module}.{node.name}", assignment))
+            derived.add(node.name)
         elif isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             hit = [t.id for t in targets if isinstance(t, ast.Name) and t.id in names]
             if hit and len(hit) != len(targets):
                 raise ValueError(f"{module}: cannot hide {hit} bound together with other names")
+            if not hit and node.value is not None and _uses([node.value], names | derived):
+                # built at import from a hidden object (a registry of them): hidden as well
+                hit = [t.id for t in targets if isinstance(t, ast.Name)]
+                if len(hit) != len(targets):
+                    raise ValueError(f"{module}: cannot hide the targets of line {node.lineno}")
+                derived.update(hit)
             if hit:
                 body += [_stub(n, f"{module}.{n}", assignment) for n in hit]
                 done.update(hit)
@@ -207,6 +217,12 @@ def _rewrite(source: str, module: str, names: set[str], assignment: str) -> str:
         at += 1
     tree.body = body[:at] + ast.parse(_STUB_IMPORT).body + body[at:]
     return ast.unparse(tree) + "\n"
+
+
+def _uses(nodes, names: set[str]) -> bool:
+    """Whether any of the expression ``nodes`` reads one of ``names`` (evaluated at import)."""
+    return any(isinstance(n, ast.Name) and n.id in names
+               for node in nodes for n in ast.walk(node))
 
 
 def stage(dest: Path, assignment: str, entries: list[str]) -> Path:

@@ -5,17 +5,13 @@ import numpy as np
 from nbkit import validate
 from nbkit.activations import ACTIVATIONS
 from nbkit.widgets._base import (
-    ACTIVATION_COLORS,
-    ACTIVATION_LABELS,
     OKABE_ITO,
-    PALETTE,
     FigureBox,
+    activation_color,
+    activation_label,
     new_figure,
     slider_style,
 )
-
-# every nonlinear activation of the registry
-EXPLORER_ACTIVATIONS = tuple(name for name in ACTIVATIONS if name != "linear")
 
 
 def compute_activation(name, z):
@@ -34,10 +30,9 @@ def plot_activations(names=("sigmoid", "tanh", "relu"), z_range=(-5.0, 5.0), n=4
     z = np.linspace(lo, hi, n)
     fig, axes = new_figure(10, 3.6, ncols=2)
     ax_f, ax_d = axes[0]
-    for i, name in enumerate(names):
+    for name in names:
         f, d = compute_activation(name, z)
-        color = ACTIVATION_COLORS.get(name, PALETTE[i % len(PALETTE)])
-        label = ACTIVATION_LABELS.get(name, name)
+        color, label = activation_color(name), activation_label(name)
         ax_f.plot(z, f, color=color, lw=2, label=label)
         ax_d.plot(z, d, color=color, lw=2, label=label)
     if "sigmoid" in names:
@@ -63,7 +58,7 @@ def activation_widget(names=("sigmoid", "tanh", "relu")):
 
     controls = {
         "names": W.SelectMultiple(
-            options=[(ACTIVATION_LABELS[a], a) for a in EXPLORER_ACTIVATIONS],
+            options=[(activation_label(a), a) for a in ACTIVATIONS if a != "linear"],
             value=tuple(names), description="activations", rows=5,
             style=slider_style()),
         "z_range": W.FloatRangeSlider(value=(-5.0, 5.0), min=-10, max=10, step=0.5,

@@ -20,13 +20,13 @@ from functools import lru_cache
 import numpy as np
 
 from nbkit import validate
-from nbkit.layers import activation_functions
+from nbkit.activations import ACTIVATIONS
 from nbkit.threads import blas_thread_limit
 from nbkit.widgets._base import (
-    ACTIVATION_COLORS,
-    ACTIVATION_LABELS,
     OKABE_ITO,
     FigureBox,
+    activation_color,
+    activation_label,
     new_figure,
     slider_style,
 )
@@ -91,7 +91,7 @@ def compute_vanishing_gradients(depth=10, width=64, init_scale=1.0, activations=
     for a in activations:
         with blas_thread_limit(1):
             r = run_probe(Ws, a, X, G)
-        fprime = [activation_functions[a][1](z) for z in r["z"]]
+        fprime = [ACTIVATIONS[a].derivative(z) for z in r["z"]]
         out[a] = {
             "grad_norm": np.array([np.linalg.norm(dW) for dW in r["dW"]], dtype=np.float64),
             "dz_norm": np.array([np.linalg.norm(dz) for dz in r["dz"]], dtype=np.float64),
@@ -115,8 +115,8 @@ def plot_vanishing_gradients(stats, init_scale=None):
     layer = np.arange(1, depth + 1)
     tiny = 1e-30
     for a, s in stats.items():
-        color = ACTIVATION_COLORS.get(a, OKABE_ITO["black"])
-        label = ACTIVATION_LABELS.get(a, a)
+        color = activation_color(a)
+        label = activation_label(a)
         if a in ("relu", "leaky_relu"):
             label += f" (dead units: {100 * s['dead_fraction'].mean():.0f}%)"
         style = "o--" if a == "leaky_relu" else "o-"  # distinguishable where it hides ReLU
@@ -124,9 +124,9 @@ def plot_vanishing_gradients(stats, init_scale=None):
                       label=label)
         if "dz_norm" in s:
             ax_d.semilogy(layer, np.maximum(s["dz_norm"], tiny), style, color=color, ms=3,
-                          label=ACTIVATION_LABELS.get(a, a))
+                          label=activation_label(a))
         ax_f.plot(layer, s["mean_fprime"], style, color=color, ms=3,
-                  label=ACTIVATION_LABELS.get(a, a))
+                  label=activation_label(a))
     ax_f.axhline(0.25, color=OKABE_ITO["black"], ls="--", lw=1)
     ax_f.annotate("max σ'(z) = 1/4", (1, 0.25), xytext=(0, 4), textcoords="offset points",
                   fontsize=8)

@@ -17,10 +17,10 @@ from nbkit import init as initializers
 from nbkit import validate
 from nbkit.threads import blas_thread_limit
 from nbkit.widgets._base import (
-    ACTIVATION_LABELS,
     OKABE_ITO,
     PALETTE,
     FigureBox,
+    activation_label,
     new_figure,
     slider_style,
 )
@@ -175,7 +175,7 @@ def plot_init_statistics(stats, scheme=None, activation=None, std=None):
             label = f"N(0, {std:.3g}²)"
         parts.append(f"init {label}")
     if activation is not None:
-        parts.append(ACTIVATION_LABELS.get(activation, activation))
+        parts.append(activation_label(activation))
     fig.suptitle("Initialization: " + (", ".join(parts) if parts else "statistics per layer"))
     fig.subplots_adjust(left=0.08, right=0.94, bottom=0.08, top=0.89, wspace=0.25, hspace=0.42)
     return fig
@@ -193,7 +193,7 @@ def init_variance_widget(scheme="normal", activation="tanh", std=0.01, depth=8, 
         "scheme": W.Dropdown(options=[(label, key) for key, label in SCHEMES.items()],
                              value=_SHORT_NAMES.get(scheme, scheme), description="init",
                              style=style),
-        "activation": W.Dropdown(options=[(ACTIVATION_LABELS[a], a) for a in ACT_NAMES],
+        "activation": W.Dropdown(options=[(activation_label(a), a) for a in ACT_NAMES],
                                  value=activation, description="activation", style=style),
         "std": W.FloatLogSlider(value=std, base=10, min=-3, max=1, step=0.1,
                                 description="weight std", continuous_update=False,
