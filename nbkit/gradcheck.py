@@ -24,7 +24,7 @@ def default_step(x):
     """Per-entry step h_i = √eps · max(|x_i|, 1), with eps the machine epsilon of x's dtype
     (float64: h ≈ 1.5e-8 near zero; float32: h ≈ 3.5e-4)."""
     x = np.asarray(x)
-    eps = np.finfo(x.dtype).eps if x.dtype.kind == "f" else np.finfo(np.float64).eps
+    eps = np.finfo(x.dtype if x.dtype.kind == "f" else np.float64).eps
     return np.sqrt(eps) * np.maximum(np.abs(x), 1.0)
 
 
@@ -85,20 +85,18 @@ def relative_error(a, b):
 
 
 def _sample_entries(shape, count, rng):
-    size = int(np.prod(shape))
+    """``count`` random index tuples of an array of ``shape`` (None: every index)."""
     if count is None:
         return list(np.ndindex(shape))
-    picks = rng.choice(size, size=min(count, size), replace=False)
-    return [np.unravel_index(i, shape) for i in sorted(picks)]
+    size = int(np.prod(shape))
+    return [np.unravel_index(i, shape) for i in sorted(rng.choice(size, min(count, size), False))]
 
 
 def _set_dropout_frozen(module, frozen):
-    stack = [module]
-    while stack:
-        m = stack.pop()
-        if isinstance(m, Dropout):
-            m.frozen = frozen
-        stack.extend(m.children())
+    if isinstance(module, Dropout):
+        module.frozen = frozen
+    for child in module.children():
+        _set_dropout_frozen(child, frozen)
 
 
 @accepts_seed
@@ -128,13 +126,11 @@ def check_module(module, X, rng=None, entries=6, h=None):
         def loss():
             return np.vdot(module(X), R)
 
-        idx = _sample_entries(X.shape, entries, rng)
-        errors = {"input": relative_error(dX[tuple(np.transpose(idx))],
-                                          numerical_gradient(loss, X, h, idx))}
-        for name, p in named:
-            idx = _sample_entries(p.value.shape, entries, rng)
-            num = numerical_gradient(loss, p.value, h, idx)
-            errors[name] = relative_error(grads[name][tuple(np.transpose(idx))], num)
+        errors = {}
+        for name, x, analytic in [("input", X, dX)] + [(n, p.value, grads[n]) for n, p in named]:
+            idx = _sample_entries(x.shape, entries, rng)
+            num = numerical_gradient(loss, x, h, idx)
+            errors[name] = relative_error(analytic[tuple(np.transpose(idx))], num)
         return errors
     finally:
         _set_dropout_frozen(module, False)
