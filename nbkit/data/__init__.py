@@ -1,14 +1,15 @@
 """Datasets and what is done to them before training (batch first: ``X`` is ``(N, D)``).
 
-==================  ==========================================================================
-module              contents
-==================  ==========================================================================
-``data.mnist``      ``load_mnist``, ``load_fashion_mnist``: find, download (pooch), check, decode
-``data.toy``        ``load_digits`` (offline 8x8 digits), ``make_spirals/circles/xor``
-``data.batches``    ``validation_split``, ``minibatches``
-``data.preprocessing``  ``one_hot``, ``Standardizer``, ``standardize``
+======================  ======================================================================
+module                  contents
+======================  ======================================================================
+``data.mnist``          ``load_mnist``, ``load_fashion_mnist``: find, download (pooch), check
+``data.toy``            ``load_digits`` (offline 8x8 digits), ``make_spirals/circles/xor``
+``data.batches``        ``validation_split``, ``minibatches``
+``data.preprocessing``  ``one_hot``, ``standardize`` (``Standardizer``: scikit-learn's
+                        ``StandardScaler``)
 ``data.augmentation``   ``shift``, ``rotate`` (scipy.ndimage), ``augment``
-==================  ==========================================================================
+======================  ======================================================================
 
 Everything is importable from ``nbkit.data`` itself. Functions return new arrays, with two
 exceptions said where they apply: the MNIST loaders return read-only views of an in-memory
@@ -30,14 +31,21 @@ from nbkit.data.mnist import (
     load_fashion_mnist,
     load_mnist,
 )
-from nbkit.data.preprocessing import Standardizer, one_hot, standardize
+from nbkit.data.preprocessing import one_hot, standardize
 from nbkit.data.toy import load_digits, make_circles, make_spirals, make_xor
 
 __all__ = [
     "DataNotFoundError", "CorruptDataError", "SHA256", "ARCHIVE_SHA256", "MIRRORS", "FILES",
     "FASHION_CLASSES", "cache_dir", "load_mnist", "load_fashion_mnist",
     "load_digits", "make_spirals", "make_circles", "make_xor",
-    "validation_split", "minibatches",
-    "one_hot", "Standardizer", "standardize",
+    "validation_split", "minibatches", "one_hot", "standardize", "Standardizer",
     "shift", "rotate", "augment",
 ]
+
+
+def __getattr__(name):
+    if name == "Standardizer":  # imported on first use: scikit-learn takes a second to load
+        from sklearn.preprocessing import StandardScaler
+
+        return StandardScaler
+    raise AttributeError(f"module 'nbkit.data' has no attribute {name!r}")

@@ -113,8 +113,6 @@ FASHION_CLASSES = (
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 
-_IDX_IMAGES_MAGIC = 2051  # 0x00000803: uint8, 3 dims (count, rows, cols)
-_IDX_LABELS_MAGIC = 2049  # 0x00000801: uint8, 1 dim (count)
 _DOWNLOAD_TIMEOUT = 60.0  # seconds per network operation
 
 
@@ -127,64 +125,28 @@ def cache_dir() -> Path:
 # --------------------------------------------------------------------------------------------
 # IDX decoding (cached per file)
 # --------------------------------------------------------------------------------------------
-
-def _decompress(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise CorruptDataError(f"{path}: cannot read file ({e})") from e
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
-        raise CorruptDataError(
-            f"{path}: not a valid gzip file or truncated ({type(e).__name__}: {e}); "
-            "expected a complete gzipped IDX file (delete it and download it again)"
-        ) from e
-
-
-def _check_sha256(path: Path, content: bytes, dataset: str) -> None:
-    """Compare SHA-256(content) with :data:`SHA256` for the file of that name."""
-    expected = SHA256[dataset].get(path.name)
-    if expected is None:
-        return
-    got = hashlib.sha256(content).hexdigest()
-    if got != expected:
-        raise CorruptDataError(
-            f"{path}: checksum mismatch: SHA-256 of the decompressed content is {got}, "
-            f"expected {expected} (the original {dataset} file)"
-        )
-
-
 def _parse_idx(path: Path, content: bytes, kind: str) -> np.ndarray:
-    """Decode IDX bytes: images -> uint8 (N, rows*cols), labels -> uint8 (N,)."""
-    magic_expected = _IDX_IMAGES_MAGIC if kind == "images" else _IDX_LABELS_MAGIC
-    header_len = 16 if kind == "images" else 8
+    """Decode IDX bytes: images -> uint8 (N, 28*28), labels -> uint8 (N,) in 0..9.
+
+    Header: big-endian uint32 magic (2051 = 0x803 images: uint8, 3 dims; 2049 = 0x801
+    labels: 1 dim), item count N, then rows and cols for images; then N items of uint8.
+    """
+    magic, header_len, item = (2051, 16, 28 * 28) if kind == "images" else (2049, 8, 1)
     if len(content) < header_len:
+        raise CorruptDataError(f"{path}: truncated: {len(content)} bytes decompressed, shorter "
+                               f"than the {header_len}-byte IDX {kind} header")
+    header = [int(v) for v in np.frombuffer(content, dtype=">u4", count=header_len // 4)]
+    if header[0] != magic:
+        raise CorruptDataError(f"{path}: wrong IDX magic number {header[0]} (0x{header[0]:08x}); "
+                               f"expected {magic} for {kind} -- is this the right file?")
+    if kind == "images" and header[2:] != [28, 28]:
+        raise CorruptDataError(f"{path}: wrong image size {header[2]}x{header[3]}; "
+                               "expected 28x28")
+    n = header[1]
+    if len(content) != header_len + n * item:
         raise CorruptDataError(
-            f"{path}: truncated: {len(content)} bytes decompressed, shorter than the "
-            f"{header_len}-byte IDX {kind} header"
-        )
-    header = np.frombuffer(content, dtype=">u4", count=header_len // 4)
-    magic = int(header[0])
-    if magic != magic_expected:
-        raise CorruptDataError(
-            f"{path}: wrong IDX magic number {magic} (0x{magic:08x}); expected {magic_expected} "
-            f"for {kind} -- is this the right file?"
-        )
-    n = int(header[1])
-    if kind == "images":
-        rows, cols = int(header[2]), int(header[3])
-        if rows != 28 or cols != 28:
-            raise CorruptDataError(f"{path}: wrong image size {rows}x{cols}; expected 28x28")
-        item = rows * cols
-    else:
-        item = 1
-    expected_len = header_len + n * item
-    if len(content) != expected_len:
-        raise CorruptDataError(
-            f"{path}: wrong size: header says {n} {kind} -> {expected_len} bytes, "
-            f"but the decompressed file has {len(content)} bytes (truncated or corrupt)"
-        )
+            f"{path}: wrong size: header says {n} {kind} -> {header_len + n * item} bytes, "
+            f"but the decompressed file has {len(content)} bytes (truncated or corrupt)")
     arr = np.frombuffer(content, dtype=np.uint8, offset=header_len)
     if kind == "images":
         return arr.reshape(n, item)
@@ -200,9 +162,21 @@ def _decode_cached(path_str: str, size: int, mtime_ns: int, kind: str, dataset: 
     Keyed on (path, size, mtime) so a replaced file is re-read; results are read-only.
     """
     path = Path(path_str)
-    content = _decompress(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CorruptDataError(f"{path}: cannot read file ({e})") from e
+    try:
+        content = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
+        raise CorruptDataError(f"{path}: not a valid gzip file or truncated ({type(e).__name__}:"
+                               f" {e}); expected a complete gzipped IDX file (delete it and "
+                               "download it again)") from e
     arr = _parse_idx(path, content, kind)
-    _check_sha256(path, content, dataset)
+    expected, got = SHA256[dataset].get(path.name), hashlib.sha256(content).hexdigest()
+    if expected is not None and got != expected:
+        raise CorruptDataError(f"{path}: checksum mismatch: SHA-256 of the decompressed content "
+                               f"is {got}, expected {expected} (the original {dataset} file)")
     if kind == "images":
         out = np.divide(arr, np.float32(255.0), dtype=np.float32)  # x = pixel / 255
     else:
@@ -219,21 +193,16 @@ def _decode(path: Path, kind: str, dataset: str) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 # Finding and downloading
 # --------------------------------------------------------------------------------------------
-
-def _not_found_message(dataset: str, fname: str, searched: list[str], errors: list[str]) -> str:
-    all_files = [f for pair in FILES.values() for f in pair]
-    lines = [
-        f"{dataset} file not found: {fname}.",
-        "Looked in: " + ("; ".join(searched) if searched else "(nowhere)") + ".",
-    ]
+def _not_found(dataset: str, fname: str, searched: list[str], errors=()):
+    files = ", ".join(f for pair in FILES.values() for f in pair)
+    lines = [f"{dataset} file not found: {fname}.",
+             "Looked in: " + ("; ".join(searched) if searched else "(nowhere)") + "."]
     if errors:
         lines.append("Download failed: " + " | ".join(errors))
-    lines.append(
-        f"Fix: put the four files {', '.join(all_files)} into a folder <DIR>/{dataset}/ and set "
-        f"the environment variable NBKIT_DATA=<DIR> (or pass data_dir=<DIR>/{dataset}), "
-        f"or place them in {cache_dir() / dataset}/."
-    )
-    return "\n".join(lines)
+    lines.append(f"Fix: put the four files {files} into a folder <DIR>/{dataset}/ and set the "
+                 f"environment variable NBKIT_DATA=<DIR> (or pass data_dir=<DIR>/{dataset}), "
+                 f"or place them in {cache_dir() / dataset}/.")
+    return DataNotFoundError("\n".join(lines))
 
 
 def _download(dataset: str, fname: str, searched: list[str]) -> Path:
@@ -242,17 +211,14 @@ def _download(dataset: str, fname: str, searched: list[str]) -> Path:
 
     errors = []
     for base in MIRRORS[dataset]:
-        url = base + fname
         try:
-            path = pooch.retrieve(
-                url, known_hash=f"sha256:{ARCHIVE_SHA256[dataset][fname]}", fname=fname,
+            return Path(pooch.retrieve(
+                base + fname, known_hash=f"sha256:{ARCHIVE_SHA256[dataset][fname]}", fname=fname,
                 path=cache_dir() / dataset,
-                downloader=pooch.HTTPDownloader(progressbar=True, timeout=_DOWNLOAD_TIMEOUT),
-            )
-            return Path(path)
+                downloader=pooch.HTTPDownloader(progressbar=True, timeout=_DOWNLOAD_TIMEOUT)))
         except Exception as e:  # noqa: BLE001 -- any failure: try the next mirror
-            errors.append(f"{url}: {type(e).__name__}: {e}")
-    raise DataNotFoundError(_not_found_message(dataset, fname, searched, errors))
+            errors.append(f"{base + fname}: {type(e).__name__}: {e}")
+    raise _not_found(dataset, fname, searched, errors)
 
 
 def _path(dataset: str, fname: str, data_dir, download: bool) -> Path:
@@ -261,7 +227,7 @@ def _path(dataset: str, fname: str, data_dir, download: bool) -> Path:
         p = Path(data_dir).expanduser() / fname
         if p.is_file():
             return p
-        raise DataNotFoundError(_not_found_message(dataset, fname, [f"data_dir={p.parent}"], []))
+        raise _not_found(dataset, fname, [f"data_dir={p.parent}"])
     env = os.environ.get("NBKIT_DATA")
     p = Path(env).expanduser() / dataset / fname if env else None
     if p is not None and p.is_file():
@@ -273,15 +239,14 @@ def _path(dataset: str, fname: str, data_dir, download: bool) -> Path:
         return _download(dataset, fname, searched)
     if cached.is_file():
         return cached
-    raise DataNotFoundError(_not_found_message(dataset, fname, searched, []))
+    raise _not_found(dataset, fname, searched)
 
 
 def _load_idx_dataset(dataset: str, split: str, data_dir, download: bool):
     if split not in FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    img_name, lab_name = FILES[split]
-    X = _decode(_path(dataset, img_name, data_dir, download), "images", dataset)
-    y = _decode(_path(dataset, lab_name, data_dir, download), "labels", dataset)
+    X, y = (_decode(_path(dataset, f, data_dir, download), kind, dataset)
+            for f, kind in zip(FILES[split], ("images", "labels"), strict=True))
     if X.shape[0] != y.shape[0]:
         raise CorruptDataError(f"{dataset} {split}: {X.shape[0]} images but {y.shape[0]} labels")
     return X, y
