@@ -104,11 +104,10 @@ def check_module(module, X, rng=None, entries=6, h=None):
     """Max relative error between ``module.backward`` and finite differences.
 
     Uses the scalar loss L = Σ Y ⊙ R for a fixed random R (so dL/dY = R), in float64, checking
-    ``entries`` random entries of the input and of every parameter (``rng`` draws R and the
-    entries, see :mod:`nbkit.rng`; ``seed=`` is accepted too). Dropout masks are fixed for
-    the check (``entries=None`` checks every entry). Returns
-    ``{"input": err, "<param name>": err, ...}``; parameters are cast back to
-    their original dtype afterwards.
+    ``entries`` random entries (None: all) of the input and of every parameter; ``rng`` draws R
+    and the entries (:mod:`nbkit.rng`; ``seed=`` is accepted too). Dropout masks are fixed
+    during the check; parameters get their dtype back afterwards.
+    Returns ``{"input": err, "<param name>": err, ...}``.
     """
     if not isinstance(module, Module):
         raise TypeError(f"check_module: expected an nbkit Module, got {type(module).__name__}")
@@ -156,9 +155,7 @@ def jacobian_bprop(module, X):
     X = np.asarray(X)
     Y = module(X)
     rows = []
-    for i in range(Y.size):
-        e = np.zeros(Y.size, dtype=Y.dtype)
-        e[i] = 1
+    for e in np.eye(Y.size, dtype=Y.dtype):  # a forward before every backward (its cache)
         module(X)
         rows.append(np.asarray(module.backward(e.reshape(Y.shape))).ravel())
-    return np.stack(rows, axis=0)
+    return np.stack(rows)

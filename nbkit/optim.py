@@ -8,7 +8,7 @@ Every optimizer shares ONE interface, written down once in :class:`Optimizer`::
         model.backward(loss.backward())   # fills every p.grad
         opt.step()                        # updates every p.value IN PLACE
 
-The learning rate ``lr`` is a positive float or a schedule ``t -> lr`` (see :func:`constant`,
+The learning rate ``lr`` is a positive float (constant) or a schedule ``t -> lr`` (see
 :func:`inverse_sqrt_decay`, :func:`inverse_time_decay`, :func:`step_decay`,
 :func:`exponential_decay`), where ``t`` is the number of steps already taken (0 for the first).
 ``t`` counts mini-batch steps, not epochs: to decay once per epoch use e.g.
@@ -22,9 +22,7 @@ import numpy as np
 from nbkit import validate
 
 
-# --------------------------------------------------------------------------------------------
-# learning-rate schedules
-# --------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------- learning-rate schedules
 class Schedule:
     """A learning-rate schedule: a callable ``t -> lr`` (t = steps taken) with a readable repr."""
 
@@ -38,12 +36,6 @@ class Schedule:
 
     def __repr__(self):
         return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
-
-
-def constant(lr):
-    """eta_t = lr for every step t."""
-    validate.positive(lr, "lr", "constant")
-    return Schedule("constant", lambda t, lr: lr, lr=lr)
 
 
 def inverse_sqrt_decay(lr0):
@@ -76,13 +68,11 @@ def exponential_decay(lr0, gamma):
     return Schedule("exponential_decay", lambda t, lr0, gamma: lr0 * gamma**t, lr0=lr0, gamma=gamma)
 
 
-SCHEDULES = {f.__name__: f for f in (constant, inverse_sqrt_decay, inverse_time_decay,
-                                      step_decay, exponential_decay)}
+SCHEDULES = {f.__name__: f for f in (inverse_sqrt_decay, inverse_time_decay, step_decay,
+                                      exponential_decay)}
 
 
-# --------------------------------------------------------------------------------------------
-# optimizers
-# --------------------------------------------------------------------------------------------
+# ----------------------------------------------------------------------------------- optimizers
 class Optimizer:
     """Base class: the interface every optimizer shares.
 

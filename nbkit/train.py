@@ -8,16 +8,15 @@ One epoch of :func:`fit` is the loop every lecture writes out by hand::
         model.backward(loss.backward())      # backward: fills every p.grad
         optimizer.step()                     # update
 
-plus bookkeeping: per-epoch losses and accuracies, validation, early stopping
-(:class:`EarlyStopping`), a guard against NaN/inf losses and a progress bar. One saving: fit
-backpropagates with ``nbkit.module.backward(model, dY, input_grad=False)``, since dL/dX of the
-data is never needed (for the first Linear layer that product costs as much as its forward).
+plus bookkeeping (:class:`History`), validation, early stopping (:class:`EarlyStopping`), a
+guard against NaN/inf losses and a progress bar. fit backpropagates with
+``nbkit.module.backward(model, dY, input_grad=False)``: dL/dX of the data is never needed, and
+for the first Linear layer that product costs as much as its forward.
 
-Accuracy (:func:`count_correct`) is counted when the targets are class labels: integer/bool
+Accuracy is counted (:func:`count_correct`) when the targets are class labels: integer/bool
 labels, or float targets whose values are all 0 or 1 (otherwise it is NaN in History and None
-in `evaluate`). Outputs with K > 1 columns predict the argmax; outputs with 1 column (or shape
-(N,)) are probabilities, class 1 when > 0.5 -- except with ``BCEWithLogitsLoss``, whose model
-outputs logits, so the threshold is 0 (the same decision: sigmoid(z) > 0.5 <=> z > 0).
+in `evaluate`). A 1-column output is a probability (class 1 when > 0.5), or a logit with
+``BCEWithLogitsLoss`` (class 1 when > 0: the same decision, sigmoid(z) > 0.5 <=> z > 0).
 """
 
 import math
@@ -124,20 +123,17 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, X_val=None, y_val=N
     """Train `model` by mini-batch gradient descent; return a :class:`History`.
 
     Each epoch visits every training example once, in mini-batches from
-    ``nbkit.data.minibatches(X, y, batch_size, rng)``; one Generator made from ``rng`` (see
-    :mod:`nbkit.rng`; None is seed 0, and ``seed=`` is accepted too) shuffles every epoch, so two
-    calls with the same ``rng`` seed and the same initial model give identical results.
-    The model is in train mode while training and in eval mode while validating; fit restores
-    the mode the model had before.
+    ``nbkit.data.minibatches(X, y, batch_size, rng)``, shuffled by one Generator made from
+    ``rng`` (:mod:`nbkit.rng`; ``seed=`` is accepted too): the same ``rng`` and initial model
+    give identical results. The model trains in train mode, validates in eval mode, and gets
+    its own mode back at the end.
 
-    Validation and early stopping: with ``X_val, y_val`` the validation loss and accuracy are
-    recorded after every epoch. With ``patience=p`` as well, training stops once the validation
-    loss has not improved (strictly decreased) for ``p`` epochs in a row (:class:`EarlyStopping`),
-    and the parameters of the best epoch (``History.best_epoch``) are copied back into the
-    model -- also when all ``epochs`` ran without stopping.
-
-    ``callbacks``: callables ``callback(epoch, history, model)`` called after every epoch
-    (``epoch`` counts from 0); one that returns True stops training (``stopped_early`` = True).
+    With ``X_val, y_val`` the validation loss and accuracy are recorded after every epoch; with
+    ``patience=p`` as well, training stops once the validation loss has not improved (strictly
+    decreased) for ``p`` epochs in a row (:class:`EarlyStopping`), and the parameters of the
+    best epoch (``History.best_epoch``) are copied back into the model, also when all
+    ``epochs`` ran. ``callbacks``: callables ``callback(epoch, history, model)`` called after
+    every epoch (from 0); one that returns True stops training (``stopped_early``).
 
     Raises ``FloatingPointError`` as soon as a batch loss is NaN or infinite (a diverging run),
     naming the epoch and step: usually the learning rate is too high.

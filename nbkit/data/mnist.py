@@ -1,30 +1,25 @@
 """MNIST and Fashion-MNIST: find, download (with pooch), verify and decode the IDX files.
 
-``load_mnist`` / ``load_fashion_mnist`` read the four standard gzipped IDX files::
-
-    train-images-idx3-ubyte.gz  train-labels-idx1-ubyte.gz
-    t10k-images-idx3-ubyte.gz   t10k-labels-idx1-ubyte.gz
-
-Each file is looked up, in this order:
+``load_mnist`` / ``load_fashion_mnist`` read the four standard gzipped IDX files (:data:`FILES`),
+each looked up, in this order:
 
 1. ``data_dir`` (if given; then *only* there -- a missing file is an error, nothing is downloaded);
 2. ``$NBKIT_DATA/mnist/`` (resp. ``$NBKIT_DATA/fashion-mnist/``) if the variable is set;
 3. the user cache ``$XDG_CACHE_HOME/nbkit/<name>/`` (default ``~/.cache/nbkit/<name>/``), kept by
-   ``pooch.retrieve``: a file there whose SHA-256 is that of the official archive
-   (:data:`ARCHIVE_SHA256`) is used, a missing or different one is downloaded from the standard
-   mirrors (``download=False`` forbids it), checked the same way and written atomically
-   (temporary file, then a rename), so a failed or interrupted download leaves nothing behind.
+   ``pooch.retrieve``: a file there with the SHA-256 of the official archive
+   (:data:`ARCHIVE_SHA256`) is used, a missing or different one is downloaded from the
+   :data:`MIRRORS` (unless ``download=False``), checked the same way and written atomically
+   (temporary file, then a rename): a failed or interrupted download leaves nothing behind.
 
 Every file is checked when first read in a process, wherever it came from: gzip integrity, IDX
 magic number, dimensions, item count against the byte length, and the SHA-256 of the
-*decompressed* bytes (:data:`SHA256`). That second hash accepts a correct copy however it was
-compressed (the course's own copy of the MNIST training images differs from the official archive
-in the gzip header only). Problems raise :class:`CorruptDataError` (naming the file and the
-fault). Nothing found anywhere raises :class:`DataNotFoundError` saying which files to put where.
+*decompressed* bytes (:data:`SHA256`), which accepts a correct copy however it was compressed
+(the course's copy of the MNIST training images differs from the official archive in the gzip
+header only). Faults raise :class:`CorruptDataError` naming the file; nothing found anywhere
+raises :class:`DataNotFoundError` saying which files to put where.
 
-Decoded arrays are cached in memory (``functools.lru_cache``, keyed by file path, size and mtime),
-so a second call is instant. **The returned arrays are read-only views of that cache**: call
-``X.copy()`` before modifying them in place.
+Decoded arrays are cached in memory (keyed by file path, size and mtime), so a second call is
+instant. **The returned arrays are read-only views of that cache**: copy before editing.
 """
 
 import functools
@@ -122,9 +117,7 @@ def cache_dir() -> Path:
     return (Path(base) if base else Path.home() / ".cache") / "nbkit"
 
 
-# --------------------------------------------------------------------------------------------
-# IDX decoding (cached per file)
-# --------------------------------------------------------------------------------------------
+# --------------------------------------------------------------- IDX decoding (cached per file)
 def _parse_idx(path: Path, content: bytes, kind: str) -> np.ndarray:
     """Decode IDX bytes: images -> uint8 (N, 28*28), labels -> uint8 (N,) in 0..9.
 
@@ -190,9 +183,7 @@ def _decode(path: Path, kind: str, dataset: str) -> np.ndarray:
     return _decode_cached(str(path.resolve()), st.st_size, st.st_mtime_ns, kind, dataset)
 
 
-# --------------------------------------------------------------------------------------------
-# Finding and downloading
-# --------------------------------------------------------------------------------------------
+# ---------------------------------------------------------------------- Finding and downloading
 def _not_found(dataset: str, fname: str, searched: list[str], errors=()):
     files = ", ".join(f for pair in FILES.values() for f in pair)
     lines = [f"{dataset} file not found: {fname}.",
