@@ -388,8 +388,8 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
         for i, v in enumerate(layer):
             pos[v] = (d * xstep, ((len(layer) - 1) / 2 - i) * ystep)
 
+    tallest = max(len(layer) for layer in layers)
     if ax is None:
-        tallest = max(len(layer) for layer in layers)
         fig = Figure(figsize=(max(4.0, 2.0 * n_layers), max(2.5, 1.05 * tallest + 0.6)),
                      layout="constrained")
         ax = fig.add_subplot()
@@ -415,25 +415,19 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
         text = f"{head}\n{what}\ndata {_fmt(v.data)}\ngrad {_fmt(v.grad)}"
         ax.text(x, y, text, ha="center", va="center", fontsize=7.5, family="monospace", zorder=3)
 
-    drawn = set()
     for v in graph.order:
-        for child in v._prev:
-            if (child, v) in drawn:
-                continue
-            drawn.add((child, v))
+        for child in dict.fromkeys(v._prev):  # one arrow for a * a
             (xc, yc), (xp, yp) = pos[child], pos[v]
             ax.add_patch(FancyArrowPatch((xc + box_w / 2, yc), (xp - box_w / 2, yp),
                                          arrowstyle="-|>", mutation_scale=10, color="0.35",
                                          lw=0.9, zorder=1, shrinkA=0, shrinkB=0))
 
-    tallest = max(len(layer) for layer in layers)
     ax.set_xlim(-box_w / 2 - 0.15, (n_layers - 1) * xstep + box_w / 2 + 0.15)
     half = (tallest - 1) / 2 * ystep + box_h / 2 + 0.15
     ax.set_ylim(-half, half)
     ax.set_xticks([])
     ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    ax.spines[:].set_visible(False)
     title = output.label or graph.names[output]
     ax.set_title(f"Computational graph of {title} = {_fmt(output.data)} "
                  f"({len(graph.order)} nodes)")

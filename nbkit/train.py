@@ -36,14 +36,13 @@ from nbkit.rng import accepts_seed, as_generator
 class History:
     """What :func:`fit` records, one entry per epoch (lists indexed by epoch, from 0).
 
-    ``train_loss`` / ``train_acc`` are the mean over the epoch's mini-batches of the batch loss
-    and the fraction of training examples classified correctly, both measured on the fly during
-    the epoch (while the weights change), which costs nothing extra. They are therefore not the
-    loss/accuracy of the final weights on the full training set: call :func:`evaluate` for that.
-    ``val_loss`` / ``val_acc`` are exact, computed by :func:`evaluate` after each epoch (empty
-    without validation data). ``best_epoch`` is the index of the lowest validation loss (None
-    without validation data); ``stopped_early`` is True when early stopping (or a callback)
-    ended training before ``epochs``; ``epochs_run`` is the number of epochs completed.
+    ``train_loss`` / ``train_acc``: the mean batch loss and the fraction of training examples
+    classified correctly, measured on the fly while the weights change (free, but not those of
+    the final weights on the training set: call :func:`evaluate` for that). ``val_loss`` /
+    ``val_acc``: exact, by :func:`evaluate` after each epoch (empty without validation data).
+    ``best_epoch``: index of the lowest validation loss (None without validation data);
+    ``stopped_early``: early stopping (or a callback) ended training before ``epochs``;
+    ``epochs_run``: the number of epochs completed.
     """
 
     train_loss: list = field(default_factory=list)
