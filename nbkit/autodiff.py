@@ -14,11 +14,10 @@ so each op below only has to state its forward value and its local derivatives, 
     f.backward()
     f.data, x1.grad, x2.grad            # 11.652, 5.5, 1.716   (df/dx2 = x1 - cos x2)
     print(trace_table(f))               # primal + adjoint traces (Baydin et al. 2018, Tables 2-3)
-    draw_graph(f)                       # matplotlib Figure of the graph
+    draw_graph(f)                       # matplotlib Figure of the graph (no pyplot)
 
-Also here: :func:`trace_table` (the evaluation traces of Baydin, Pearlmutter, Radul and
-Siskind, "Automatic differentiation in machine learning: a survey", JMLR 2018),
-:func:`draw_graph` (matplotlib only) and a tiny :class:`Neuron` / :class:`Layer` /
+The traces are those of Baydin, Pearlmutter, Radul and Siskind, "Automatic differentiation in
+machine learning: a survey" (JMLR 2018). Last, a tiny :class:`Neuron` / :class:`Layer` /
 :class:`MLP` built from Values, as in micrograd.
 """
 
@@ -314,10 +313,9 @@ def trace_table(output, inputs=None):
     leaves that are not plain numbers, in creation order).
     """
     g = _Graph(output, inputs)
-    primal = [(g.names[v], g.input_names[v], v.data) for v in g.inputs]
-    primal += [(g.names[v], f"{g.expression(v)} = {g.expression(v, numeric=True)}", v.data)
+    primal = [(g.names[v], "=", g.input_names[v], v.data) for v in g.inputs]
+    primal += [(g.names[v], "=", f"{g.expression(v)} = {g.expression(v, numeric=True)}", v.data)
                for v in g.order if v._prev]
-    primal = [(name, "=", expr, value) for name, expr, value in primal]
     primal.append(("y", "=", g.names[output], output.data))
     adj, adjoint = {output: 1.0}, [(_bar(g.names[output]), "=", "ȳ = 1", 1.0)]
     for v in reversed(g.order):
@@ -362,15 +360,12 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
     if len(graph.order) > max_nodes:
         raise ValueError(f"draw_graph: the graph has {len(graph.order)} nodes, more than "
                          f"max_nodes={max_nodes}; pass a larger max_nodes to draw it anyway")
-    # column = depth, except that a constant sits just left of the op that uses it
-    users = {v: [] for v in graph.order}
-    for v in graph.order:
+    # column = depth, except that a constant sits just left of the first op that uses it
+    column = dict(graph.depth)
+    for v in reversed(graph.order):  # deepest first: the shallowest user has the last word
         for child in v._prev:
-            users[child].append(v)
-    column = {v: graph.depth[v] for v in graph.order}
-    for v in graph.order:
-        if not graph.is_variable(v) and users[v]:
-            column[v] = max(0, min(graph.depth[u] for u in users[v]) - 1)
+            if not graph.is_variable(child):
+                column[child] = max(0, graph.depth[v] - 1)
     n_layers = max(column.values()) + 1
     layers = [[] for _ in range(n_layers)]
     for v in graph.order:
