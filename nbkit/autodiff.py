@@ -489,6 +489,11 @@ class MLP:
     def parameters(self):
         return [p for layer in self.layers for p in layer.parameters()]
 
+    def zero_grad(self):
+        """Set every parameter's grad to 0 (``backward`` resets the graph's grads anyway)."""
+        for p in self.parameters():
+            p.grad = 0.0
+
     def __repr__(self):
         sizes = [self.n_in] + [len(layer.neurons) for layer in self.layers]
         return f"MLP({'-'.join(map(str, sizes))}, {len(self.parameters())} parameters)"
