@@ -56,20 +56,11 @@ def _kernel_start(sandboxed: bool) -> float:
 
 
 def _grade(n: int, jobs: int) -> float:
+    from benchmarks.grading_scale import write_class
     from nbkit.grading.grade import grade
-    from nbkit.grading.notebooks import (
-        read_notebook,
-        solution_path,
-        write_notebook,
-        wrong_answer_notebook,
-    )
 
-    source = read_notebook(solution_path(ROOT, ASSIGNMENT))
-    wrong = wrong_answer_notebook(source)
     with tempfile.TemporaryDirectory() as tmp:
-        for k in range(n):
-            write_notebook(source if k % 2 == 0 else wrong,
-                           Path(tmp) / "subs" / f"s{k:02d}" / f"{ASSIGNMENT}.ipynb")
+        write_class(Path(tmp) / "subs", n, ASSIGNMENT)
         t0 = time.perf_counter()
         results = grade(ROOT, ASSIGNMENT, [str(Path(tmp) / "subs")], jobs=jobs,
                         csv_path=str(Path(tmp) / "g.csv"), log=lambda m: None)
