@@ -12,10 +12,12 @@ command, each in a fresh interpreter, ``--jobs`` sandboxes at a time:
 * the **baseline**, ``--baseline`` submissions (the class size of ``benchmarks.grading_speed``),
 * the **class**, ``--submissions`` submissions,
 
-both measured in this run. Reported per run: wall time, time per submission, the grader's peak
-resident memory (its own process, ``ru_maxrss``) and the largest kernel's (its children's);
-and the ratios class/baseline -- about 1 for time per submission and for the grader's memory
-when rows stream to the files and nothing grows with the class. The figures are printed and
+both measured in this run. Reported per run: time, time per submission (the solution's one
+reference run included), the grader's peak resident memory (its own process, ``ru_maxrss``) and
+the largest kernel's (its children's); then the marginal time of a submission (the difference
+of the two runs over the difference of their sizes) and the ratios class/baseline -- about 1
+for the grader's memory when rows stream to the files and nothing grows with the class, at
+most 1 for time per submission. The figures are printed and
 written as JSON (default ``benchmarks/results/grading_scale.json``); on a shared machine they
 are provisional.
 """
@@ -116,6 +118,8 @@ def main(argv=None) -> dict:
                        "cores": len(os.sched_getaffinity(0)), "load_1min": os.getloadavg()[0],
                        "root": os.geteuid() == 0},
            "assignment": args.assignment, "baseline": base, "class": big,
+           "marginal_per_submission_s": (big["grade_s"] - base["grade_s"])
+           / max(1, big["submissions"] - base["submissions"]),
            "ratio": {k: big[k] / base[k]
                      for k in ("per_submission_s", "grader_peak_mb", "kernel_peak_mb")}}
     print(f"machine: {out['machine']}  assignment: {args.assignment}  jobs: {args.jobs}")
@@ -127,6 +131,7 @@ def main(argv=None) -> dict:
     ratio = out["ratio"]
     print(f"{'ratio':>11s} {'':8s} {ratio['per_submission_s']:6.2f} "
           f"{ratio['grader_peak_mb']:9.2f} {ratio['kernel_peak_mb']:9.2f}")
+    print(f"marginal time of one submission: {out['marginal_per_submission_s']:.2f} s")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(out, indent=1) + "\n")
     return out

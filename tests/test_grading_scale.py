@@ -214,3 +214,64 @@ def test_bad_shard_is_a_usage_error(spec, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["grade", TINY, "x", "--shard", spec])
     assert exc.value.code == 2 and "K/N" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("how", ["symlink", "others_may_write", "in_submissions", "fifo"])
+def test_resume_refuses_rows_it_cannot_trust(course, tmp_path, how):
+    """--resume believes only a JSON the grader wrote: a regular file of its own user, writable
+    by nobody else, outside the submissions, reached without a symlink. Else it refuses before
+    grading, and leaves the CSV alone."""
+    from nbkit.grading.notebooks import GradingError
+
+    good = course["whole"] / "g.json"
+    path = tmp_path / "g.json"
+    if how == "symlink":
+        path.symlink_to(good)
+    elif how == "others_may_write":
+        path.write_bytes(good.read_bytes())
+        path.chmod(0o666)
+    elif how == "fifo":
+        os.mkfifo(path)
+    else:
+        path = course["subs"] / "ann" / "g.json"
+    csv_path = tmp_path / "g.csv"
+    csv_path.write_text("before\n")
+    try:
+        with pytest.raises(GradingError, match="not trusting the rows"):
+            grade(course["root"], TINY, [str(course["subs"])], json_path=str(path),
+                  csv_path=str(csv_path), resume=True, log=lambda m: None)
+    finally:
+        if how == "in_submissions":
+            path.unlink(missing_ok=True)
+    assert csv_path.read_text() == "before\n"
+
+
+def test_resume_regrades_a_row_whose_numbers_do_not_add_up(course, tmp_path):
+    """A kept row must be consistent: points within each test's maximum summing to the score."""
+    rows = json.loads((course["whole"] / "g.json").read_text())
+    bob = next(r for r in rows if r["student"] == "bob")
+    bob["score"] = bob["max_score"]  # the cells still say 1 point
+    (tmp_path / "g.json").write_text(  # one row a line, as the grader writes them
+        "[\n" + ",\n".join(json.dumps(r, sort_keys=True) for r in rows) + "\n]\n")
+    log = []
+    got = grade(course["root"], TINY, [str(course["subs"])], json_path=str(tmp_path / "g.json"),
+                resume=True, log=log.append)
+    assert {r["student"]: r["score"] for r in got} == {s: SCORES[k] for s, k in CLASS.items()}
+    kept = [m for m in log if "(kept)" in m]
+    assert len(kept) == len(CLASS) - 1 and not any("bob" in m for m in kept)
+
+
+def test_the_class_benchmark_runs(tmp_path):
+    """benchmarks/grading_scale.py grades both classes (every row ok) and reports the ratios."""
+    out = tmp_path / "scale.json"
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.grading_scale", "--submissions",
+                           "2", "--baseline", "1", "--assignment", "01_scalar_backprop",
+                           "--json", str(out)], cwd=root, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    got = json.loads(out.read_text())
+    assert (got["baseline"]["submissions"], got["class"]["submissions"]) == (1, 2)
+    for key in ("per_submission_s", "grader_peak_mb", "kernel_peak_mb"):
+        assert got["ratio"][key] == pytest.approx(got["class"][key] / got["baseline"][key])
+    assert 20 < got["class"]["grader_peak_mb"] < 2000 and got["marginal_per_submission_s"] > 0

@@ -20,8 +20,10 @@ regraded, iff it is that student's, for the same path, and both fingerprints sti
 ``submission_sha256`` (the notebook and the files graded with it) and ``grading_sha256``
 (everything else a verdict depends on: the source notebook and its folder's files, the hidden
 references, limits, data files, the sandbox mode and nbkit's own code). A changed submission or
-a changed test is regraded; unreadable rows are always redone. The JSON must belong to the
-grader's user and be writable by nobody else (:func:`nbkit.grading.output.untrusted`).
+a changed test is regraded; unreadable rows and rows the grader itself failed (a sandbox
+that could not start: ``grading failed: ...``) are always redone. The JSON must belong to the
+grader's user, writable by nobody else and reached without a symlink
+(:func:`nbkit.grading.output.open_resumed`).
 
 **Shards** (``shard=(k, n)``, ``--shard K/N``): submissions are named over the whole folder
 first, then a run grades those whose name falls in shard ``k`` of ``n``
@@ -73,13 +75,14 @@ from .notebooks import (
     restore_cells,
     solution_path,
 )
-from .output import GradeFiles, untrusted
+from .output import GradeFiles
 from .sandbox import HELDOUT, OS_PATHS, Layout, Limits, Sandbox, unavailable_reason
 from .submissions import Submission, collect, fingerprint
 from .verdicts import cell_verdicts, value_problem
 
 DEFAULTS = {"timeout": 60.0, "memory_mb": 2048}
 STATUSES = ("ok", "timeout", "error", "unreadable", "unsandboxed")
+GRADER_FAILED = "grading failed: "  # the message of a row the grader (not the kernel) failed
 
 
 class Interrupted(Exception):
@@ -298,7 +301,7 @@ async def grade_submission(run: GradingRun, sub: Submission, refs: dict, warn=pr
         outcome = "error" if result.kernel_died else ("timeout" if result.timed_out else "ok")
         message = result.message
     except (TimeoutError, OSError) as exc:
-        ran, outcome, message = {}, "error", f"grading failed: {type(exc).__name__}: {exc}"
+        ran, outcome, message = {}, "error", f"{GRADER_FAILED}{type(exc).__name__}: {exc}"
     cells = cell_verdicts(ran, run.tests, refs, labels=run.labels,
                           hidden_names=run.hidden_names)
     return _row(run, sub, outcome, message, cells, warnings, time.monotonic() - t0, sha)
@@ -306,7 +309,8 @@ async def grade_submission(run: GradingRun, sub: Submission, refs: dict, warn=pr
 
 def still_valid(row: dict | None, run: GradingRun, sub: Submission, sha: str) -> bool:
     """Whether an earlier run's ``row`` may stand for ``sub`` now (see the module doc)."""
-    if not isinstance(row, dict) or row.get("outcome") == "unreadable":
+    if not isinstance(row, dict) or row.get("outcome") == "unreadable" \
+            or str(row.get("message", "")).startswith(GRADER_FAILED):
         return False
     cells = row.get("cells")
     expected = {"student": sub.student, "submission": str(sub.path), "submission_sha256": sha,
@@ -391,15 +395,15 @@ def _open_files(run, csv_path, json_path, resume, given) -> GradeFiles:
     if resume:
         if not json_path:
             raise GradingError("--resume needs --json FILE: the rows of the earlier run")
-        path = Path(json_path)
-        why = untrusted(path) if path.exists() or path.is_symlink() else None
-        inside = [g for g in given
-                  if Path(os.path.realpath(path)).is_relative_to(os.path.realpath(g))]
+        real = Path(os.path.realpath(json_path))
+        inside = [g for g in given if real.is_relative_to(os.path.realpath(g))]
         if inside:
-            why = f"it lies in the submissions {inside[0]}"
-        if why:
-            raise GradingError(f"--resume: not trusting the rows of {json_path}: {why}")
-    return GradeFiles(run.tests, csv_path, json_path, resume=resume)
+            raise GradingError(f"--resume: not trusting the rows of {json_path}: it lies in "
+                               f"the submissions {inside[0]}")
+    try:
+        return GradeFiles(run.tests, csv_path, json_path, resume=resume)
+    except ValueError as exc:
+        raise GradingError(f"--resume: not trusting the rows of {json_path}: {exc}") from None
 
 
 def grade(root: Path, assignment: str, submissions: list[str], *, csv_path: str | None = None,

@@ -22,6 +22,7 @@ import csv
 import json
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 CSV_COLUMNS = ("student", "assignment", "score", "max_score", "status")
@@ -42,38 +43,51 @@ def csv_row(r: dict, gids: list[str]) -> list[str]:
             r["status"], *(_num(r["cells"][g]["points"]) for g in gids)]
 
 
-def read_rows(path: str | Path):
-    """``(offset, length, row)`` of every complete row of a JSON grade file in file order; a
-    line cut short (by a killed run) is skipped."""
-    with open(path, "rb") as fh:
-        offset = 0
-        for line in fh:
-            start, offset = offset, offset + len(line)
-            text = line.rstrip(b"\r\n").rstrip(b",")
-            if text.startswith(b"{"):
-                try:
-                    row = json.loads(text)
-                except ValueError:
-                    continue
-                if isinstance(row, dict):
-                    yield start, len(text), row
+def read_rows(fh):
+    """``(offset, length, row)`` of every complete row of a JSON grade file (a binary file
+    object) in file order; a line cut short (by a killed run) is skipped."""
+    fh.seek(0)
+    offset = 0
+    for line in fh:
+        start, offset = offset, offset + len(line)
+        text = line.rstrip(b"\r\n").rstrip(b",")
+        if text.startswith(b"{"):
+            try:
+                row = json.loads(text)
+            except ValueError:
+                continue
+            if isinstance(row, dict):
+                yield start, len(text), row
 
 
-def untrusted(path: Path) -> str | None:
-    """Why the grade file ``path`` may have been written by someone else (then ``--resume``
-    must not believe its rows), else ``None``: it must be a regular file, not a symlink, owned
-    by this user and writable by nobody else."""
-    try:
-        st = os.lstat(path)
-    except OSError as exc:
-        return f"cannot stat it ({exc.strerror})"
+def untrusted(st: os.stat_result) -> str | None:
+    """Why a grade file with the status ``st`` may have been written by someone else (then
+    ``--resume`` must not believe its rows), else ``None``: it must be a regular file owned by
+    this user and writable by nobody else."""
     if not stat.S_ISREG(st.st_mode):
-        return "it is not a regular file (a symlink?)"
+        return "it is not a regular file"
     if st.st_uid != os.geteuid():
         return f"it belongs to uid {st.st_uid}, not to you (uid {os.geteuid()})"
     if st.st_mode & 0o022:
         return f"others may write it (mode {stat.filemode(st.st_mode)})"
     return None
+
+
+def open_resumed(path: Path):
+    """The earlier run's JSON ``path`` opened for reading and appending (never through a
+    symlink; checked on the open file, so it cannot be swapped after the check), ``None`` if
+    there is none; ``ValueError`` saying why it is not to be trusted."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ValueError(f"cannot open it without following a symlink ({exc.strerror})") from None
+    why = untrusted(os.fstat(fd))
+    if why:
+        os.close(fd)
+        raise ValueError(why)
+    return os.fdopen(fd, "r+b")
 
 
 class GradeFiles:
@@ -94,11 +108,13 @@ class GradeFiles:
             path = Path(json_path)
             path.parent.mkdir(parents=True, exist_ok=True)
             end = 0
-            if resume and path.exists():
-                for off, n, row in read_rows(path):
+            self._json = open_resumed(path) if resume else None
+            if self._json is not None:
+                for off, n, row in read_rows(self._json):
                     self._old[str(row.get("student"))] = (off, n)
                     end = off + n
-            self._json = open(path, "r+b" if end else "w+b")
+            else:
+                self._json = open(path, "w+b")
             self._json.truncate(end)
             self._json.seek(end)
             self._json.write(b",\n" if end else b"[\n")
@@ -144,8 +160,9 @@ class GradeFiles:
         """Rewrite both files with this run's rows only, sorted by student."""
         if self._json is not None:
             path = Path(self.json_path)
-            tmp = path.with_name(path.name + ".tmp")
-            with open(tmp, "wb") as out:
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+            os.fchmod(fd, stat.S_IMODE(os.fstat(self._json.fileno()).st_mode))
+            with os.fdopen(fd, "wb") as out:
                 out.write(b"[")
                 for i, student in enumerate(sorted(self.rows)):
                     out.write((b",\n" if i else b"\n") + self._read(self.rows[student]))
