@@ -87,7 +87,14 @@ def main(argv: list[str] | None = None) -> int:
                            timeout=args.timeout)
         from nbkit.grading.grade import Interrupted, grade
 
-        signal.signal(signal.SIGTERM, signal.default_int_handler)  # cleans up like Ctrl-C
+        caught = []
+
+        def stop(signum, frame):  # before the grading loop takes over: clean up like Ctrl-C
+            caught.append(signum)
+            raise KeyboardInterrupt
+
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, stop)
         try:
             grade(root, args.assignment, args.submissions, csv_path=args.csv_path,
                   json_path=args.json_path, feedback_dir=args.feedback_dir, jobs=args.jobs,
@@ -98,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
             return 128 + exc.signum
         except KeyboardInterrupt:
             print("nbkit: interrupted; rerun with --resume", file=sys.stderr)
-            return 128 + signal.SIGINT
+            return 128 + (caught[0] if caught else signal.SIGINT)
         return 0
     except GradingError as exc:
         print(f"nbkit: error: {exc}", file=sys.stderr)

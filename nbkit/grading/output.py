@@ -19,6 +19,7 @@ Both formats are documented in ``solutions/README.md`` and kept stable.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import stat
@@ -156,27 +157,42 @@ class GradeFiles:
             self._json.flush()
         self._csv_add(row)
 
+    def _json_text(self):
+        yield b"["
+        for i, student in enumerate(sorted(self.rows)):
+            yield (b",\n" if i else b"\n") + self._read(self.rows[student])
+        yield b"\n]\n"
+
     def close(self) -> None:
-        """Rewrite both files with this run's rows only, sorted by student."""
+        """Replace both files with this run's rows only, sorted by student."""
         if self._json is not None:
-            path = Path(self.json_path)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
-            os.fchmod(fd, stat.S_IMODE(os.fstat(self._json.fileno()).st_mode))
-            with os.fdopen(fd, "wb") as out:
-                out.write(b"[")
-                for i, student in enumerate(sorted(self.rows)):
-                    out.write((b",\n" if i else b"\n") + self._read(self.rows[student]))
-                out.write(b"\n]\n")
-                out.flush()
-                os.fsync(out.fileno())
+            mode = stat.S_IMODE(os.fstat(self._json.fileno()).st_mode)
+            _replace(Path(self.json_path), mode, self._json_text())
             self._json.close()
-            os.replace(tmp, path)
         if self._csv is not None:
+            mode = stat.S_IMODE(os.fstat(self._csv.fileno()).st_mode)
             self._csv.close()
-            with open(self.csv_path, "w", newline="", encoding="utf-8") as fh:
-                w = csv.writer(fh)
-                w.writerow([*CSV_COLUMNS, *self.gids])
-                w.writerows(self.csv_rows[s] for s in sorted(self.csv_rows))
+            text = io.StringIO(newline="")
+            w = csv.writer(text)
+            w.writerow([*CSV_COLUMNS, *self.gids])
+            w.writerows(self.csv_rows[s] for s in sorted(self.csv_rows))
+            _replace(Path(self.csv_path), mode, [text.getvalue().encode("utf-8")])
+
+
+def _replace(path: Path, mode: int, chunks) -> None:
+    """Replace ``path`` at once by a file of ``chunks`` (a new file: never through a link)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as out:
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def write_csv(results: list[dict], tests, path: str | Path) -> None:
