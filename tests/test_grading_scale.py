@@ -7,9 +7,11 @@ keeps every run short."""
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -116,8 +118,9 @@ def test_an_interrupted_run_resumes_without_regrading(course, tmp_path, how):
     for s in order:
         write_notebook(submission(course["root"], kinds[s], SLOW), subs / s / f"{TINY}.ipynb")
     (subs / "a3" / "slow.txt").write_text("sleep")
-    (tmp_path / "tmp").mkdir()
-    proc = nbkit_grade(course, subs, tmp_path, tmp=tmp_path / "tmp")
+    # the grader's own TMPDIR, to see what it leaves; short: ZMQ ipc paths have ~107 bytes
+    own_tmp = Path(tempfile.mkdtemp(prefix="nbkit-t-", dir="/tmp"))
+    proc = nbkit_grade(course, subs, tmp_path, tmp=own_tmp)
     wait_for_rows(tmp_path / "g.json", 2, proc)
     time.sleep(0.5)  # a3 is sleeping in its sandbox now
     (subs / "a3" / "slow.txt").unlink()
@@ -128,9 +131,12 @@ def test_an_interrupted_run_resumes_without_regrading(course, tmp_path, how):
     first = json.loads((tmp_path / "g.json").read_text())
     assert [r["student"] for r in first] == ["a1", "a2"]
     assert scores(tmp_path / "g.csv") == {"a1": 3.0, "a2": 1.0}
-    assert [p.name for p in (tmp_path / "tmp").iterdir()
-            if p.name != "nbkit-sandbox-uids"] == []  # no run folder, no sandbox left
-    assert list((tmp_path / "tmp" / "nbkit-sandbox-uids").glob("*")) == [] or os.geteuid()
+    try:
+        assert [p.name for p in own_tmp.iterdir()
+                if p.name != "nbkit-sandbox-uids"] == []  # no run folder, no sandbox left
+        assert list((own_tmp / "nbkit-sandbox-uids").glob("*")) == [] or os.geteuid()
+    finally:
+        shutil.rmtree(own_tmp, ignore_errors=True)
     # a2 is fixed before the rerun: its old row no longer holds
     write_notebook(submission(course["root"], "right"), subs / "a2" / f"{TINY}.ipynb")
     proc = nbkit_grade(course, subs, tmp_path, "--resume")
