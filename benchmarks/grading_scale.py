@@ -54,6 +54,22 @@ def write_class(folder: Path, n: int, assignment: str) -> None:
                        folder / f"s{k:03d}" / f"{assignment}.ipynb")
 
 
+def need_sandbox() -> None:
+    """Single-threaded BLAS in the benchmark's kernels; stop unless a sandbox can be made."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from nbkit.grading.sandbox import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        raise SystemExit(f"no sandbox here: {reason}")
+
+
+def machine() -> dict:
+    return {"cpu": platform.processor() or platform.machine(),
+            "cores": len(os.sched_getaffinity(0)), "load_1min": os.getloadavg()[0],
+            "root": os.geteuid() == 0}
+
+
 def _child(argv: list[str]) -> None:
     """Run ``nbkit grade argv`` in this process; print its peak memory as JSON on stdout."""
     import resource
@@ -106,17 +122,10 @@ def main(argv=None) -> dict:
     p.add_argument("--assignment", default="03_linear_layer")
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "grading_scale.json"))
     args = p.parse_args(argv)
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from nbkit.grading.sandbox import unavailable_reason
-
-    reason = unavailable_reason()
-    if reason:
-        raise SystemExit(f"no sandbox here: {reason}")
+    need_sandbox()
     base = measure(args.baseline, args.jobs, args.assignment)
     big = measure(args.submissions, args.jobs, args.assignment)
-    out = {"machine": {"cpu": platform.processor() or platform.machine(),
-                       "cores": len(os.sched_getaffinity(0)), "load_1min": os.getloadavg()[0],
-                       "root": os.geteuid() == 0},
+    out = {"machine": machine(),
            "assignment": args.assignment, "baseline": base, "class": big,
            "marginal_per_submission_s": (big["grade_s"] - base["grade_s"])
            / max(1, big["submissions"] - base["submissions"]),
