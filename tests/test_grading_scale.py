@@ -283,3 +283,19 @@ def test_the_class_benchmark_runs(tmp_path):
     assert 20 < got["class"]["grader_peak_mb"] < 2000
     assert got["marginal_per_submission_s"] == pytest.approx(  # noisy at 2 vs 1: no sign asked
         got["class"]["grade_s"] - got["baseline"]["grade_s"])
+
+
+def test_a_temporary_folder_too_deep_for_ipc_sockets_is_refused(course, tmp_path, monkeypatch):
+    """ZMQ ipc socket paths have at most 107 bytes: a long TMPDIR gets a clear error at once,
+    not a kernel that cannot start."""
+    import tempfile
+
+    from nbkit.grading.grade import GradingRun
+    from nbkit.grading.notebooks import GradingError
+
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    with pytest.raises(GradingError, match="TMPDIR"):
+        GradingRun(course["root"], TINY)
+    assert list(deep.iterdir()) == []  # its folder is removed again

@@ -82,6 +82,8 @@ from .verdicts import cell_verdicts, value_problem
 
 DEFAULTS = {"timeout": 60.0, "memory_mb": 2048}
 STATUSES = ("ok", "timeout", "error", "unreadable", "unsandboxed")
+IPC_PATH_MAX = 107  # bytes of a Unix socket path (Linux sun_path, without its NUL)
+IPC_SUFFIX = len("/sb-12345678/run/k-10")  # a sandbox's socket below the run's folder
 GRADER_FAILED = "grading failed: "  # the message of a row the grader (not the kernel) failed
 
 
@@ -155,6 +157,11 @@ class GradingRun:
                              cpu_seconds=int(self.wall) + 60)
         self.base = Path(tempfile.mkdtemp(prefix="nbkit-grade-"))
         try:
+            if len(os.fsencode(self.base)) + IPC_SUFFIX > IPC_PATH_MAX:
+                raise GradingError(
+                    f"the temporary folder {self.base.parent} has too long a path for the "
+                    f"kernels' ZMQ ipc sockets (at most {IPC_PATH_MAX - IPC_SUFFIX - 21} "
+                    "bytes): set TMPDIR to a shorter folder, e.g. TMPDIR=/tmp")
             self._prepare(settings)
         except BaseException:
             self.close()
