@@ -12,9 +12,13 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 from pathlib import Path
 
-import nbformat
+# jsonschema (below nbformat) imports rfc3987-syntax where it is installed (jupyter-events wants
+# it), which compiles a grammar for ~2 s; no notebook schema uses the "iri" format it checks.
+sys.modules.setdefault("rfc3987_syntax", None)
+import nbformat  # noqa: E402
 
 SOURCE_DIR = "solutions"
 RELEASE_DIR = "exercises"

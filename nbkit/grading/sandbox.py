@@ -238,15 +238,6 @@ class Cgroup:
                 pass
         return out
 
-    def peak_mb(self) -> float | None:
-        names = ("memory.peak",) if self.version == 2 else ("memory.max_usage_in_bytes",)
-        for name in names:
-            try:
-                return int((self.dirs[0] / name).read_text()) / 2**20
-            except (OSError, ValueError):
-                pass
-        return None
-
     def close(self) -> None:
         """Kill every process left in the cgroup, then remove it."""
         if self.version == 2 and self.dirs:
