@@ -230,6 +230,8 @@ async def grade_submission(run: GradingRun, sub: Submission, refs: dict) -> dict
             nb = restore_cells(parse_submission(sub.data), run.source, warnings)
         except ValueError as exc:
             sub.problem = str(exc)
+        except Exception as exc:  # noqa: BLE001 - one odd notebook must not stop the class
+            sub.problem = f"not a usable notebook: {type(exc).__name__}"
     if sub.problem is not None:
         cells = cell_verdicts({}, run.tests, refs, why_missing="submission unreadable")
         return _row(run, sub, "unreadable", sub.problem, cells, warnings, 0.0)
@@ -268,6 +270,13 @@ def _num(x: float) -> str:
     return str(int(x)) if x.is_integer() else f"{x:.4g}"
 
 
+def printable(text: str) -> str:
+    """``text`` for a terminal: control characters (ANSI escapes, newlines that students put
+    in file names) written as escapes, so that no log line can be forged or hidden."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in str(text))
+
+
 def grade(root: Path, assignment: str, submissions: list[str], *, csv_path: str | None = None,
           json_path: str | None = None, feedback_dir: str | None = None,
           jobs: int | None = None, timeout: float | None = None, memory_mb: int | None = None,
@@ -276,7 +285,11 @@ def grade(root: Path, assignment: str, submissions: list[str], *, csv_path: str 
 
     Returns one result per submission (see the module docstring), sorted by student.
     """
-    log = log or (lambda msg: print(msg, file=sys.stderr))
+    out = log or (lambda msg: print(msg, file=sys.stderr))
+
+    def log(msg):
+        out(printable(msg))
+
     if sandbox:
         reason = unavailable_reason()
         if reason:
