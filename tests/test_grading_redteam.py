@@ -48,6 +48,7 @@ RECORD = "application/vnd.nbkit.record+json"
 NAMES = ("forward #0", "forward #1", "output layer #0", "output layer #1", "hidden layer #0",
          "hidden layer #1")
 
+MARKUP = "<script>alert(1)</script><img src=x onerror=alert(2)>\x1b]52;c;ZWNobyBwd24K\x07"
 ATTACKS = {
     # BaseException subclasses from cells, from __del__ during a test, from an excepthook
     "base_exceptions": ["raise SystemExit(0)", "raise KeyboardInterrupt",
@@ -112,6 +113,11 @@ def backward(x, y, w1, b1, w2, b2):
     p = np.array([w1, b1, w2, b2], dtype=float)
     L = lambda: 0.5 * (forward(x, *p)[3] - y) ** 2
     return tuple(numerical_gradient(L, p))"""],
+    # markup and terminal escapes in errors raised from every test cell (feedback, report)
+    "markup": [f"""
+def record(*a, **k):
+    raise ValueError({MARKUP!r})
+check_close = check_shape = record"""],
     # the hidden reference's source sought through importlib, inspect, pip metadata, files
     "reference_hunt": ["""
 import importlib.util, inspect, pathlib, sys, importlib.metadata as md
@@ -245,6 +251,22 @@ def test_delegating_to_the_gradient_checker_is_refused(hostile):
     """nbkit.gradcheck differentiates any forward pass: not available in a backprop exercise."""
     r = hostile["results"]["delegate_gradcheck"]
     assert "nbkit.gradcheck" in r["cells"]["test_backward_hidden"]["reason"], r["cells"]
+
+
+def test_markup_in_errors_reaches_no_page_unescaped(hostile, tmp_path):
+    """Kernel-made error text, raised from every test cell: escaped in the feedback and in the
+    instructor's class report (`nbkit report`), never a live tag or a terminal escape."""
+    _gains_nothing(hostile, "markup")
+    proc = subprocess.run([sys.executable, "-m", "nbkit.grading.cli", "report",
+                           str(hostile["tmp"] / "grades.json"), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    pages = [*tmp_path.rglob("*.html"), *(hostile["tmp"] / "feedback").rglob("*.html")]
+    assert len(pages) > 10
+    for page in pages:
+        text = page.read_text()
+        assert "<script>" not in text and "<img src=x" not in text and "\x1b" not in text, page
+    assert "\x1b" not in proc.stdout + proc.stderr
 
 
 def test_duplicated_reordered_relabelled_cells_gain_nothing(hostile):
