@@ -333,8 +333,15 @@ def test_nothing_outside_the_sandbox_is_reachable():
     ab = socket.socket(socket.AF_UNIX)
     ab.bind("\0nbkit-redteam-probe")
     ab.listen()
-    marker = "dv/da = v (1 - v)"  # a docstring line of nbkit.autodiff.Value.sigmoid
-    assert marker in (REPO / "nbkit" / "autodiff.py").read_text()
+    import inspect
+
+    import nbkit.autodiff
+
+    # the longest line of the reference's backward pass (the staged stub keeps only the
+    # module docstring)
+    marker = max((ln.strip() for ln in inspect.getsource(nbkit.autodiff.Value.backward)
+                  .splitlines()), key=len)
+    assert len(marker) > 20 and marker not in (nbkit.autodiff.__doc__ or "")
     cell = report('''(lambda os, socket, subprocess: {
       "lo": socket.socket().connect_ex(("127.0.0.1", PORT)),
       "abstract": socket.socket(socket.AF_UNIX).connect_ex("\\0nbkit-redteam-probe"),
