@@ -303,6 +303,9 @@ async def grade_submission(run: GradingRun, sub: Submission, refs: dict, warn=pr
         nb = restore_cells(parse_submission(data), run.source, warnings)
     except ValueError as exc:
         return unreadable_row(run, sub, str(exc), sha, warnings)
+    except Exception as exc:  # noqa: BLE001 - one odd notebook must not stop the class
+        return unreadable_row(run, sub, f"not a usable notebook: {type(exc).__name__}", sha,
+                              warnings)
     try:
         result, ran = await run.run(nb, {**files, f"{run.assignment}.ipynb": data})
         outcome = "error" if result.kernel_died else ("timeout" if result.timed_out else "ok")
@@ -413,6 +416,13 @@ def _open_files(run, csv_path, json_path, resume, given) -> GradeFiles:
         raise GradingError(f"--resume: not trusting the rows of {json_path}: {exc}") from None
 
 
+def printable(text: str) -> str:
+    """``text`` for a terminal: control characters (ANSI escapes, newlines that students put
+    in file names) written as escapes, so that no log line can be forged or hidden."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii")
+                   for ch in str(text))
+
+
 def grade(root: Path, assignment: str, submissions: list[str], *, csv_path: str | None = None,
           json_path: str | None = None, feedback_dir: str | None = None,
           jobs: int | None = None, timeout: float | None = None, memory_mb: int | None = None,
@@ -424,7 +434,11 @@ def grade(root: Path, assignment: str, submissions: list[str], *, csv_path: str 
     ``keep=False`` none (the command line: the files hold them). Raises :class:`Interrupted`
     after SIGINT/SIGTERM, with the finished rows written.
     """
-    log = log or (lambda msg: print(msg, file=sys.stderr))
+    out = log or (lambda msg: print(msg, file=sys.stderr))
+
+    def log(msg):
+        out(printable(msg))
+
     if sandbox:
         reason = unavailable_reason()
         if reason:
