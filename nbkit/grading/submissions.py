@@ -12,7 +12,7 @@
   (``subs/bob.ipynb`` -> ``bob``). For a file given directly: its folder's name (the
   grandparent's if that folder is named like the assignment), or the stem when it sits in the
   current folder. Two submissions with one name (nested or duplicate folders) get distinct rows
-  ``name``, ``name-2``, ... and a warning.
+  ``name``, ``name#2``, ... (``#`` is in no user name, so no classmate's) and a warning.
 * In a per-student folder the student's other regular files (not symlinks, at most
   :data:`MAX_FILES` files and :data:`MAX_FILES_BYTES` bytes) go into the kernel's working folder.
 * Nothing is read by :func:`collect`: :meth:`Submission.read` reads a submission when it is
@@ -178,9 +178,9 @@ def collect(paths: list[str], assignment: str, warn=print) -> list[Submission]:
             seen[sub.student] = seen.get(sub.student, 0) + 1
             if seen[sub.student] > 1:
                 k = seen[sub.student]
-                while f"{sub.student}-{k}" in counts:
+                while f"{sub.student}#{k}" in counts:
                     k += 1
-                new = f"{sub.student}-{k}"
+                new = f"{sub.student}#{k}"  # "#": in no user name
                 counts[new] = 1
                 warn(f"warning: {sub.path}: another submission is also named {sub.student!r}; "
                      f"this row is {new!r}")
