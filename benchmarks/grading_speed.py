@@ -27,8 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import platform
 import statistics
 import tempfile
 import time
@@ -56,20 +54,11 @@ def _kernel_start(sandboxed: bool) -> float:
 
 
 def _grade(n: int, jobs: int) -> float:
+    from benchmarks.grading_scale import write_class
     from nbkit.grading.grade import grade
-    from nbkit.grading.notebooks import (
-        read_notebook,
-        solution_path,
-        write_notebook,
-        wrong_answer_notebook,
-    )
 
-    source = read_notebook(solution_path(ROOT, ASSIGNMENT))
-    wrong = wrong_answer_notebook(source)
     with tempfile.TemporaryDirectory() as tmp:
-        for k in range(n):
-            write_notebook(source if k % 2 == 0 else wrong,
-                           Path(tmp) / "subs" / f"s{k:02d}" / f"{ASSIGNMENT}.ipynb")
+        write_class(Path(tmp) / "subs", n, ASSIGNMENT)
         t0 = time.perf_counter()
         results = grade(ROOT, ASSIGNMENT, [str(Path(tmp) / "subs")], jobs=jobs,
                         csv_path=str(Path(tmp) / "g.csv"), log=lambda m: None)
@@ -102,12 +91,10 @@ def main(argv=None) -> dict:
     p.add_argument("--jobs", type=int, default=2)
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "grading.json"))
     args = p.parse_args(argv)
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    from nbkit.grading.sandbox import tree_limit_kind, unavailable_reason
+    from benchmarks.grading_scale import machine, need_sandbox
+    from nbkit.grading.sandbox import tree_limit_kind
 
-    reason = unavailable_reason()
-    if reason:
-        raise SystemExit(f"no sandbox here: {reason}")
+    need_sandbox()
     _kernel_start(True)  # warm the page cache for both modes
     starts = {True: [], False: []}
     for _ in range(args.repeats):
@@ -118,9 +105,7 @@ def main(argv=None) -> dict:
     one_cli = _grade_cli()
     many = _grade(args.submissions, args.jobs)
     out = {
-        "machine": {"cpu": platform.processor() or platform.machine(),
-                    "cores": len(os.sched_getaffinity(0)), "load_1min": os.getloadavg()[0],
-                    "root": os.geteuid() == 0, "tree_limit": tree_limit_kind()},
+        "machine": {**machine(), "tree_limit": tree_limit_kind()},
         "kernel_start_s": {"sandboxed": boxed, "plain": plain, "cost_s": boxed - plain,
                            "ratio": boxed / plain, "runs": {"sandboxed": starts[True],
                                                              "plain": starts[False]}},

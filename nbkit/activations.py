@@ -19,9 +19,8 @@ from nbkit.module import Module, Parameter
 
 
 def sigmoid(z):
-    """σ(z) = 1 / (1 + e^{-z}), stable for any z: with e = e^{-|z|} <= 1,
-    σ(z) = 1 / (1 + e) for z >= 0 and e / (1 + e) for z < 0 (no overflow, full precision
-    in both tails)."""
+    """σ(z) = 1 / (1 + e^{-z}), stable for any z: with e = e^{-|z|} <= 1, σ(z) = 1 / (1 + e)
+    for z >= 0 and e / (1 + e) for z < 0 (no overflow, full precision in both tails)."""
     z = np.asarray(z)
     e = np.exp(-np.abs(z))
     y = np.where(z >= 0, 1, e)
@@ -51,8 +50,7 @@ class ActivationFn:
 
     def derivative(self, z):
         """f'(z) on an array z."""
-        z = np.asarray(z)
-        return self.fprime(z, self.f(z))
+        return self.fprime(np.asarray(z), self.f(np.asarray(z)))
 
 
 # name: f(z), f'(z, y) with y = f(z), label
@@ -159,9 +157,7 @@ class PReLU(Module):
     def backward(self, grad_out):
         Z = self._Z
         self._check_grad(grad_out, None if Z is None else Z.shape)
-        neg = np.minimum(Z, 0)
-        neg *= grad_out
-        da = neg.sum(axis=0)
+        da = (np.minimum(Z, 0) * grad_out).sum(axis=0)
         self.alpha.grad = np.atleast_1d(da.sum() if self.num_features == 1 else da)
         return np.where(Z > 0, grad_out, self.alpha.value * grad_out)
 

@@ -1,7 +1,7 @@
 """Scalar reverse-mode automatic differentiation, in the style of micrograd's ``engine.py``.
 
 A :class:`Value` wraps one float. Every operation on Values builds a node of a computational
-graph that remembers its operands (``children``) and the *local* derivatives
+graph that remembers its operands (``_prev``) and the *local* derivatives
 ``d out / d child`` evaluated at the forward values. :meth:`Value.backward` then applies the
 chain rule once, the same way for every operation (the adjoint ``v̄ = d output / d v``)::
 
@@ -14,24 +14,21 @@ so each op below only has to state its forward value and its local derivatives, 
     f.backward()
     f.data, x1.grad, x2.grad            # 11.652, 5.5, 1.716   (df/dx2 = x1 - cos x2)
     print(trace_table(f))               # primal + adjoint traces (Baydin et al. 2018, Tables 2-3)
-    draw_graph(f)                       # matplotlib Figure of the graph
+    draw_graph(f)                       # matplotlib Figure of the graph (no pyplot)
 
-Also here: :func:`trace_table` / :func:`primal_trace` / :func:`adjoint_trace` (the evaluation
-traces of Baydin, Pearlmutter, Radul and Siskind, "Automatic differentiation in machine
-learning: a survey", JMLR 2018), :func:`draw_graph` (matplotlib only) and a tiny
-:class:`Neuron` / :class:`Layer` / :class:`MLP` built from Values, as in micrograd.
+The traces are those of Baydin, Pearlmutter, Radul and Siskind, "Automatic differentiation in
+machine learning: a survey" (JMLR 2018). Last, a tiny :class:`Neuron` / :class:`Layer` /
+:class:`MLP` built from Values, as in micrograd.
 """
 
 import itertools
 import math
 import unicodedata
-from collections import namedtuple
 
 from nbkit import validate
 from nbkit.rng import as_generator
 
-__all__ = ["Value", "topological_order", "primal_trace", "adjoint_trace", "trace_table",
-           "draw_graph", "Neuron", "Layer", "MLP", "TraceRow"]
+__all__ = ["Value", "topological_order", "trace_table", "draw_graph", "Neuron", "Layer", "MLP"]
 
 _ids = itertools.count()  # creation counter: a child is always created before its parents
 
@@ -48,35 +45,22 @@ def _lift(other, op):
 class Value:
     """One scalar node of a computational graph.
 
-    Attributes: ``data`` (float, the forward value), ``grad`` (float, d output / d self after
-    ``output.backward()``), ``label`` (str, for printing), ``op`` (str, the operation that made
-    this node, "" for a leaf), ``children`` (tuple of operand Values, in argument order).
-
-    Build leaves with ``Value(data, label="")``. ``_children``/``_op``/``_local_grads`` are for
-    the operations below: ``_local_grads[k]`` = d self / d _children[k] at the forward values.
+    ``data`` (float): the forward value; ``grad`` (float): d output / d self after
+    ``output.backward()``; ``label`` (str): for printing; ``op`` (str): the operation that made
+    this node ("" for a leaf); ``_prev``: the operand Values in argument order, and
+    ``_local[k]`` = d self / d _prev[k] at the forward values. Leaves: ``Value(data, label)``.
     """
 
     __slots__ = ("data", "grad", "label", "op", "_prev", "_local", "_param", "_const", "_id")
 
-    def __init__(self, data, label="", _children=(), _op="", _local_grads=None):
+    def __init__(self, data, label="", _children=(), _op="", _local_grads=()):
         self.data = data if type(data) is float else validate.real(data, "data", "Value")
-        if not isinstance(label, str):
-            raise TypeError(f"Value(label): expected a str, got {type(label).__name__}")
         self.grad = 0.0
-        self.label = label
-        self.op = _op
-        self._prev = tuple(_children)
-        if self._prev and (_local_grads is None or len(_local_grads) != len(self._prev)):
-            raise ValueError("Value: give one local derivative per child in _local_grads")
-        self._local = tuple(_local_grads) if self._prev else ()
-        self._param = None  # the number exponent of a ** node
-        self._const = False  # True for a plain number lifted into the graph (2 in 2 * v)
+        self.label, self.op = label, _op
+        self._prev, self._local = tuple(_children), tuple(_local_grads)
+        self._param = None  # the exponent p of a ** node (for the traces)
+        self._const = False  # True for a plain number lifted into the graph (the 2 in 2 * v)
         self._id = next(_ids)
-
-    @property
-    def children(self):
-        """The operands of this node, in argument order (empty for a leaf)."""
-        return self._prev
 
     def __repr__(self):
         label = f", label={self.label!r}" if self.label else ""
@@ -107,35 +91,26 @@ class Value:
         return Value(a / b, "", (self, other), "/", (1.0 / b, -a / (b * b)))
 
     def __pow__(self, p):
-        """v = a^p for a plain number p;   dv/da = p a^(p-1).
+        """v = a^p for a plain number p;   dv/da = p a^(p-1)  (+inf for 0 < p < 1 at a = 0).
 
-        Domain: a^p must be real, so a < 0 needs an integer p, and a = 0 needs p >= 0.
+        a^p must be real: a < 0 needs an integer p, and a = 0 needs p >= 0.
         """
         if isinstance(p, Value):
-            raise TypeError(
-                "Value ** Value is not supported: the exponent must be a plain number "
-                "(int or float); for a variable exponent write (b * a.log()).exp()"
-            )
+            raise TypeError("Value ** Value is not supported: the exponent must be a plain "
+                            "number; for a variable exponent write (b * a.log()).exp()")
         a, p = self.data, validate.real(p, "the exponent", "Value **")
         if a < 0 and not p.is_integer():
             raise ValueError(f"Value **: a negative base ({a}) needs an integer exponent, got {p}")
         if a == 0 and p < 0:
             raise ZeroDivisionError(f"Value **: 0 to the negative power {p}")
-        if p == 0:
-            local = 0.0
-        elif a == 0 and p < 1:
-            local = math.inf  # e.g. d sqrt(a)/da at a = 0
-        else:
-            local = p * a ** (p - 1)
+        local = p * a ** (p - 1) if a != 0 or p >= 1 else (0.0 if p == 0 else math.inf)
         out = Value(a**p, "", (self,), "**", (local,))
         out._param = p
         return out
 
     def __rpow__(self, base):
-        raise TypeError(
-            "number ** Value is not supported: the exponent must be a plain number; "
-            "for a variable exponent write (v * math.log(base)).exp()"
-        )
+        raise TypeError("number ** Value is not supported: the exponent must be a plain number; "
+                        "for a variable exponent write (v * math.log(base)).exp()")
 
     # reflected operators: 2 + v, 2 - v, 2 * v, 2 / v (the number becomes a constant leaf)
     def __radd__(self, other):
@@ -181,13 +156,10 @@ class Value:
         return Value(v, "", (self,), "tanh", (1.0 - v * v,))
 
     def sigmoid(self):
-        """v = 1 / (1 + exp(-a));   dv/da = v (1 - v).  (Evaluated without overflow.)"""
-        a = self.data
-        if a >= 0:
-            v = 1.0 / (1.0 + math.exp(-a))
-        else:
-            e = math.exp(a)
-            v = e / (1.0 + e)
+        """v = 1 / (1 + exp(-a));   dv/da = v (1 - v).  With e = exp(-|a|) (no overflow),
+        v = 1 / (1 + e) for a >= 0 and e / (1 + e) for a < 0."""
+        e = math.exp(-abs(self.data))
+        v = (1.0 if self.data >= 0 else e) / (1.0 + e)
         return Value(v, "", (self,), "sigmoid", (v * (1.0 - v),))
 
     def relu(self):
@@ -209,9 +181,8 @@ class Value:
             v.grad = 0.0
         self.grad = 1.0
         for v in reversed(order):
-            g = v.grad
             for child, local in zip(v._prev, v._local, strict=True):
-                child.grad += local * g
+                child.grad += local * v.grad
 
 
 def topological_order(output):
@@ -221,20 +192,15 @@ def topological_order(output):
     """
     if not isinstance(output, Value):
         raise TypeError(f"expected a Value, got {type(output).__name__}")
-    order, seen = [], set()
-    stack = [(output, False)]
+    order, seen, stack = [], set(), [(output, False)]
     while stack:
         node, expanded = stack.pop()
         if expanded:
             order.append(node)
-            continue
-        if node in seen:
-            continue
-        seen.add(node)
-        stack.append((node, True))
-        for child in reversed(node._prev):
-            if child not in seen:
-                stack.append((child, False))
+        elif node not in seen:
+            seen.add(node)
+            stack.append((node, True))
+            stack.extend((child, False) for child in reversed(node._prev) if child not in seen)
     return order
 
 
@@ -257,11 +223,6 @@ _NOTATION = {
     "relu": ("relu {0}", ("1[{0} > 0]",)),
 }
 
-TraceRow = namedtuple("TraceRow", "name op expression value")
-TraceRow.__doc__ = """One line of a trace: ``name op expression`` evaluates to ``value``."""
-
-_BAR = "\u0304"  # combining macron: v̄
-
 
 def _fmt(x):
     """Three decimals, no '-0.000'."""
@@ -273,21 +234,12 @@ def _paren(s):
     return f"({s})" if s.startswith("-") else s
 
 
-def _vname(i):
-    """v_i as in Baydin et al.: v_{-1}, v0, v1, ... (braces only for negative indices)."""
-    return f"v{i}" if i >= 0 else f"v_{{{i}}}"
-
-
 def _bar(name):
-    return name[0] + _BAR + name[1:]
+    return name[0] + "\u0304" + name[1:]  # combining macron: v̄
 
 
 def _width(s):
     return sum(1 for c in s if not unicodedata.combining(c))
-
-
-def _ljust(s, w):
-    return s + " " * (w - _width(s))
 
 
 def _num(x):
@@ -312,28 +264,23 @@ class _Graph:
         order.sort(key=lambda v: (depth[v], v._id))
         if inputs is None:
             inputs = [v for v in order if not v._prev and not v._const]
-        else:
-            inputs = list(inputs)
-            for v in inputs:
-                if not isinstance(v, Value):
-                    raise TypeError(f"inputs: expected Values, got {type(v).__name__}")
-                if v._prev:
-                    raise ValueError(f"inputs: {v!r} is not a leaf (it was made by {v.op!r})")
-            if len(set(inputs)) != len(inputs):
-                raise ValueError("inputs: a Value is listed twice")
-        self.output, self.order, self.depth, self.inputs = output, order, depth, inputs
-        self.names, self.input_names = {}, {}
-        n = len(inputs)
-        for k, v in enumerate(inputs):
-            self.names[v] = _vname(k - n + 1)
-            self.input_names[v] = v.label or f"x{k + 1}"
-        i = 0
-        for v in order:
+        inputs = list(inputs)
+        for v in inputs:
+            if not isinstance(v, Value):
+                raise TypeError(f"inputs: expected Values, got {type(v).__name__}")
             if v._prev:
-                i += 1
-                self.names[v] = _vname(i)
-            elif v not in self.names:
-                self.names[v] = v.label or _num(v.data)
+                raise ValueError(f"inputs: {v!r} is not a leaf (it was made by {v.op!r})")
+        if len(set(inputs)) != len(inputs):
+            raise ValueError("inputs: a Value is listed twice")
+        self.output, self.order, self.depth, self.inputs = output, order, depth, inputs
+        n = len(inputs)
+        # v_i as in Baydin et al.: v_{-1}, v0, v1, ... (braces only for negative indices)
+        self.names = {v: f"v_{{{k - n + 1}}}" if k < n - 1 else "v0" for k, v in enumerate(inputs)}
+        self.input_names = {v: v.label or f"x{k + 1}" for k, v in enumerate(inputs)}
+        ops = (v for v in order if v._prev)
+        self.names.update((v, f"v{i}") for i, v in enumerate(ops, start=1))
+        for v in order:
+            self.names.setdefault(v, v.label or _num(v.data))
 
     def is_variable(self, v):
         """True for inputs and op nodes (the ones with a v_i name and an adjoint)."""
@@ -341,70 +288,17 @@ class _Graph:
 
     def expression(self, v, numeric=False):
         """The forward expression of op node v, with names or with numbers."""
-        fwd, _ = _NOTATION[v.op]
         args = [_paren(_fmt(c.data) if numeric else self.names[c]) for c in v._prev]
-        return fwd.format(*args, p=_num(v._param) if v._param is not None else "")
+        return _NOTATION[v.op][0].format(*args, p=_num(v._param) if v._param is not None else "")
 
     def partial(self, v, k):
         """The symbolic local derivative d v / d child_k."""
-        _, parts = _NOTATION[v.op]
-        args = [_paren(self.names[c]) for c in v._prev]
-        p = v._param
+        args, p = [_paren(self.names[c]) for c in v._prev], v._param
         if v.op == "**" and p in (1.0, 2.0):  # 1, 2·a rather than 1·a^0, 2·a^1
             return "1" if p == 1.0 else f"2·{args[0]}"
-        return parts[k].format(*args, out=self.names[v], p=_num(p) if p is not None else "",
-                               pm1=_num(p - 1) if p is not None else "")
-
-
-def _primal_rows(graph):
-    rows = [TraceRow(graph.names[v], "input", graph.input_names[v], v.data) for v in graph.inputs]
-    for v in graph.order:
-        if v._prev:
-            expr = f"{graph.expression(v)} = {graph.expression(v, numeric=True)}"
-            rows.append(TraceRow(graph.names[v], v.op, expr, v.data))
-    return rows
-
-
-def _adjoint_rows(graph):
-    out = graph.output
-    adj = {out: 1.0}
-    rows = [TraceRow(_bar(graph.names[out]), "=", "ȳ = 1", 1.0)]
-    for v in reversed(graph.order):
-        if not v._prev:
-            continue
-        g, vbar, vname = adj[v], _bar(graph.names[v]), graph.names[v]
-        for k, (child, local) in enumerate(zip(v._prev, v._local, strict=True)):
-            if not graph.is_variable(child):
-                continue  # constants have no adjoint
-            cname = graph.names[child]
-            first = child not in adj
-            adj[child] = (0.0 if first else adj[child]) + g * local
-            expr = (f"{vbar} × ∂{vname}/∂{cname} = {vbar} × {graph.partial(v, k)}"
-                    f" = {_fmt(g)} × {_paren(_fmt(local))}")
-            rows.append(TraceRow(_bar(cname), "=" if first else "+=", expr, adj[child]))
-    return rows, adj
-
-
-def primal_trace(output, inputs=None):
-    """The forward primal trace of ``output``: list of ``TraceRow(name, op, expression, value)``.
-
-    Inputs first (``v_{-1} = x1``, op "input"), then one row per op node in evaluation order,
-    e.g. ``TraceRow("v1", "log", "ln v_{-1} = ln 2.000", 0.693...)``. Values are full floats.
-    ``inputs``: the leaf Values to number as inputs (default: all leaves that are not plain
-    numbers, in creation order).
-    """
-    return _primal_rows(_Graph(output, inputs))
-
-
-def adjoint_trace(output, inputs=None):
-    """The reverse adjoint trace: list of ``TraceRow(name, op, expression, value)``.
-
-    One row per chain-rule contribution ``v̄_child (op) v̄_node × ∂v_node/∂v_child``, in the
-    order reverse mode executes them (output first); ``op`` is "=" for the first contribution
-    to an adjoint and "+=" for the next ones; ``value`` is the adjoint after the row.
-    Computed from the stored local derivatives; does not touch ``.grad``.
-    """
-    return _adjoint_rows(_Graph(output, inputs))[0]
+        return _NOTATION[v.op][1][k].format(*args, out=self.names[v],
+                                            p=_num(p) if p is not None else "",
+                                            pm1=_num(p - 1) if p is not None else "")
 
 
 def trace_table(output, inputs=None):
@@ -412,33 +306,38 @@ def trace_table(output, inputs=None):
 
     For f = ln x1 + x1 x2 - sin x2 at (2, 5) it lists v_{-1} = x1 = 2.000, ..., v5 = 11.652,
     y = v5, then v̄5 = ȳ = 1, ..., x̄1 = v̄_{-1} = 5.500, x̄2 = v̄0 = 1.716. Values to 3 decimals.
+    The primal trace lists the inputs, then one row per op in evaluation order; the adjoint
+    trace one row per chain-rule contribution ``v̄_child (= or +=) v̄_node × ∂v_node/∂v_child``
+    in the order reverse mode executes them, computed from the stored local derivatives
+    (``.grad`` is not touched). ``inputs``: the leaf Values to number as inputs (default: all
+    leaves that are not plain numbers, in creation order).
     """
-    graph = _Graph(output, inputs)
-    primal = _primal_rows(graph)
-    adjoint, adj = _adjoint_rows(graph)
+    g = _Graph(output, inputs)
+    primal = [(g.names[v], "=", g.input_names[v], v.data) for v in g.inputs]
+    primal += [(g.names[v], "=", f"{g.expression(v)} = {g.expression(v, numeric=True)}", v.data)
+               for v in g.order if v._prev]
+    primal.append(("y", "=", g.names[output], output.data))
+    adj, adjoint = {output: 1.0}, [(_bar(g.names[output]), "=", "ȳ = 1", 1.0)]
+    for v in reversed(g.order):
+        vbar, vname = _bar(g.names[v]), g.names[v]
+        for k, (child, local) in enumerate(zip(v._prev, v._local, strict=True)):
+            if not g.is_variable(child):
+                continue  # constants have no adjoint
+            op = "+=" if child in adj else "="
+            adj[child] = adj.get(child, 0.0) + adj[v] * local
+            expr = (f"{vbar} × ∂{vname}/∂{g.names[child]} = {vbar} × {g.partial(v, k)}"
+                    f" = {_fmt(adj[v])} × {_paren(_fmt(local))}")
+            adjoint.append((_bar(g.names[child]), op, expr, adj[child]))
+    adjoint += [(_bar(g.input_names[v]), "=", _bar(g.names[v]), adj.get(v, 0.0))
+                for v in g.inputs]
     lines = []
-
-    def section(title, rows):
-        wn = max(_width(r[0]) for r in rows)
-        wo = max(_width(r[1]) for r in rows)
-        we = max(_width(r[2]) for r in rows)
+    for title, rows in (("Forward primal trace", primal), ("Reverse adjoint trace", adjoint)):
+        widths = [max(_width(r[i]) for r in rows) for i in range(3)]
         wv = max(len(_fmt(r[3])) for r in rows)
-        lines.append(title)
-        lines.append("-" * len(title))
-        for name, op, expr, value in rows:
-            left = f"{_ljust(name, wn)} {_ljust(op, wo)} {_ljust(expr, we)}"
+        lines += ["", title, "-" * len(title)] if lines else [title, "-" * len(title)]
+        for *cols, value in rows:
+            left = " ".join(c + " " * (w - _width(c)) for c, w in zip(cols, widths, strict=True))
             lines.append(f"{left} = {_fmt(value):>{wv}}".rstrip())
-
-    out_name = graph.names[output]
-    rows = [(r.name, "=", r.expression, r.value) for r in primal]
-    rows.append(("y", "=", out_name, output.data))
-    section("Forward primal trace", rows)
-    lines.append("")
-    rows = [tuple(r) for r in adjoint]
-    for v in graph.inputs:
-        name = graph.input_names[v]
-        rows.append((_bar(name), "=", _bar(graph.names[v]), adj.get(v, 0.0)))
-    section("Reverse adjoint trace", rows)
     return "\n".join(lines)
 
 
@@ -461,15 +360,12 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
     if len(graph.order) > max_nodes:
         raise ValueError(f"draw_graph: the graph has {len(graph.order)} nodes, more than "
                          f"max_nodes={max_nodes}; pass a larger max_nodes to draw it anyway")
-    # column = depth, except that a constant sits just left of the op that uses it
-    users = {v: [] for v in graph.order}
-    for v in graph.order:
+    # column = depth, except that a constant sits just left of the first op that uses it
+    column = dict(graph.depth)
+    for v in reversed(graph.order):  # deepest first: the shallowest user has the last word
         for child in v._prev:
-            users[child].append(v)
-    column = {v: graph.depth[v] for v in graph.order}
-    for v in graph.order:
-        if not graph.is_variable(v) and users[v]:
-            column[v] = max(0, min(graph.depth[u] for u in users[v]) - 1)
+            if not graph.is_variable(child):
+                column[child] = max(0, graph.depth[v] - 1)
     n_layers = max(column.values()) + 1
     layers = [[] for _ in range(n_layers)]
     for v in graph.order:
@@ -487,8 +383,8 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
         for i, v in enumerate(layer):
             pos[v] = (d * xstep, ((len(layer) - 1) / 2 - i) * ystep)
 
+    tallest = max(len(layer) for layer in layers)
     if ax is None:
-        tallest = max(len(layer) for layer in layers)
         fig = Figure(figsize=(max(4.0, 2.0 * n_layers), max(2.5, 1.05 * tallest + 0.6)),
                      layout="constrained")
         ax = fig.add_subplot()
@@ -514,25 +410,19 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
         text = f"{head}\n{what}\ndata {_fmt(v.data)}\ngrad {_fmt(v.grad)}"
         ax.text(x, y, text, ha="center", va="center", fontsize=7.5, family="monospace", zorder=3)
 
-    drawn = set()
     for v in graph.order:
-        for child in v._prev:
-            if (child, v) in drawn:
-                continue
-            drawn.add((child, v))
+        for child in dict.fromkeys(v._prev):  # one arrow for a * a
             (xc, yc), (xp, yp) = pos[child], pos[v]
             ax.add_patch(FancyArrowPatch((xc + box_w / 2, yc), (xp - box_w / 2, yp),
                                          arrowstyle="-|>", mutation_scale=10, color="0.35",
                                          lw=0.9, zorder=1, shrinkA=0, shrinkB=0))
 
-    tallest = max(len(layer) for layer in layers)
     ax.set_xlim(-box_w / 2 - 0.15, (n_layers - 1) * xstep + box_w / 2 + 0.15)
     half = (tallest - 1) / 2 * ystep + box_h / 2 + 0.15
     ax.set_ylim(-half, half)
     ax.set_xticks([])
     ax.set_yticks([])
-    for spine in ax.spines.values():
-        spine.set_visible(False)
+    ax.spines[:].set_visible(False)
     title = output.label or graph.names[output]
     ax.set_title(f"Computational graph of {title} = {_fmt(output.data)} "
                  f"({len(graph.order)} nodes)")
@@ -540,8 +430,6 @@ def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
 
 
 # ============================================================================ tiny MLP
-
-
 class Neuron:
     """y = phi(sum_i w_i x_i + b) on Values; phi = tanh if ``nonlin`` else identity.
 
@@ -549,11 +437,10 @@ class Neuron:
     """
 
     def __init__(self, n_in, nonlin=True, rng=None):
-        n_in = validate.integer(n_in, "n_in", "Neuron", low=1)
-        rng = as_generator(rng)
-        self.w = [Value(float(w), "w") for w in rng.normal(0.0, 1.0 / math.sqrt(n_in), n_in)]
+        w = as_generator(rng).normal(0.0, 1.0 / math.sqrt(n_in), n_in)
+        self.w = [Value(float(wi), "w") for wi in w]
         self.b = Value(0.0, "b")
-        self.nonlin = bool(nonlin)
+        self.nonlin = nonlin
 
     def __call__(self, x):
         act = sum((wi * xi for wi, xi in zip(self.w, x, strict=True)), self.b)
@@ -562,27 +449,20 @@ class Neuron:
     def parameters(self):
         return self.w + [self.b]
 
-    def __repr__(self):
-        return f"{'Tanh' if self.nonlin else 'Linear'}Neuron({len(self.w)})"
-
 
 class Layer:
     """n_out Neurons sharing the same input: x (n_in values) -> list of n_out Values."""
 
     def __init__(self, n_in, n_out, nonlin=True, rng=None):
-        n_out = validate.integer(n_out, "n_out", "Layer", low=1)
         rng = as_generator(rng)
         self.n_in = n_in
-        self.neurons = [Neuron(n_in, nonlin=nonlin, rng=rng) for _ in range(n_out)]
+        self.neurons = [Neuron(n_in, nonlin, rng) for _ in range(n_out)]
 
     def __call__(self, x):
         return [n(x) for n in self.neurons]
 
     def parameters(self):
         return [p for n in self.neurons for p in n.parameters()]
-
-    def __repr__(self):
-        return f"Layer of [{', '.join(str(n) for n in self.neurons)}]"
 
 
 class MLP:
@@ -593,12 +473,9 @@ class MLP:
     """
 
     def __init__(self, n_in, n_outs, rng=None):
-        rng = as_generator(rng)
-        sizes = [n_in] + list(n_outs)
-        if len(sizes) < 2:
-            raise ValueError("MLP: n_outs must list at least one layer size")
+        rng, sizes = as_generator(rng), [n_in, *n_outs]
         self.n_in = n_in
-        self.layers = [Layer(sizes[i], sizes[i + 1], nonlin=i < len(n_outs) - 1, rng=rng)
+        self.layers = [Layer(sizes[i], sizes[i + 1], i < len(n_outs) - 1, rng)
                        for i in range(len(n_outs))]
 
     def __call__(self, x):
@@ -613,6 +490,7 @@ class MLP:
         return [p for layer in self.layers for p in layer.parameters()]
 
     def zero_grad(self):
+        """Set every parameter's grad to 0 (``backward`` resets the graph's grads anyway)."""
         for p in self.parameters():
             p.grad = 0.0
 

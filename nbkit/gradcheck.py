@@ -24,7 +24,7 @@ def default_step(x):
     """Per-entry step h_i = √eps · max(|x_i|, 1), with eps the machine epsilon of x's dtype
     (float64: h ≈ 1.5e-8 near zero; float32: h ≈ 3.5e-4)."""
     x = np.asarray(x)
-    eps = np.finfo(x.dtype).eps if x.dtype.kind == "f" else np.finfo(np.float64).eps
+    eps = np.finfo(x.dtype if x.dtype.kind == "f" else np.float64).eps
     return np.sqrt(eps) * np.maximum(np.abs(x), 1.0)
 
 
@@ -85,20 +85,18 @@ def relative_error(a, b):
 
 
 def _sample_entries(shape, count, rng):
-    size = int(np.prod(shape))
+    """``count`` random index tuples of an array of ``shape`` (None: every index)."""
     if count is None:
         return list(np.ndindex(shape))
-    picks = rng.choice(size, size=min(count, size), replace=False)
-    return [np.unravel_index(i, shape) for i in sorted(picks)]
+    size = int(np.prod(shape))
+    return [np.unravel_index(i, shape) for i in sorted(rng.choice(size, min(count, size), False))]
 
 
 def _set_dropout_frozen(module, frozen):
-    stack = [module]
-    while stack:
-        m = stack.pop()
-        if isinstance(m, Dropout):
-            m.frozen = frozen
-        stack.extend(m.children())
+    if isinstance(module, Dropout):
+        module.frozen = frozen
+    for child in module.children():
+        _set_dropout_frozen(child, frozen)
 
 
 @accepts_seed
@@ -106,11 +104,10 @@ def check_module(module, X, rng=None, entries=6, h=None):
     """Max relative error between ``module.backward`` and finite differences.
 
     Uses the scalar loss L = Σ Y ⊙ R for a fixed random R (so dL/dY = R), in float64, checking
-    ``entries`` random entries of the input and of every parameter (``rng`` draws R and the
-    entries, see :mod:`nbkit.rng`; ``seed=`` is accepted too). Dropout masks are fixed for
-    the check (``entries=None`` checks every entry). Returns
-    ``{"input": err, "<param name>": err, ...}``; parameters are cast back to
-    their original dtype afterwards.
+    ``entries`` random entries (None: all) of the input and of every parameter; ``rng`` draws R
+    and the entries (:mod:`nbkit.rng`; ``seed=`` is accepted too). Dropout masks are fixed
+    during the check; parameters get their dtype back afterwards.
+    Returns ``{"input": err, "<param name>": err, ...}``.
     """
     if not isinstance(module, Module):
         raise TypeError(f"check_module: expected an nbkit Module, got {type(module).__name__}")
@@ -128,13 +125,11 @@ def check_module(module, X, rng=None, entries=6, h=None):
         def loss():
             return np.vdot(module(X), R)
 
-        idx = _sample_entries(X.shape, entries, rng)
-        errors = {"input": relative_error(dX[tuple(np.transpose(idx))],
-                                          numerical_gradient(loss, X, h, idx))}
-        for name, p in named:
-            idx = _sample_entries(p.value.shape, entries, rng)
-            num = numerical_gradient(loss, p.value, h, idx)
-            errors[name] = relative_error(grads[name][tuple(np.transpose(idx))], num)
+        errors = {}
+        for name, x, analytic in [("input", X, dX)] + [(n, p.value, grads[n]) for n, p in named]:
+            idx = _sample_entries(x.shape, entries, rng)
+            num = numerical_gradient(loss, x, h, idx)
+            errors[name] = relative_error(analytic[tuple(np.transpose(idx))], num)
         return errors
     finally:
         _set_dropout_frozen(module, False)
@@ -160,9 +155,7 @@ def jacobian_bprop(module, X):
     X = np.asarray(X)
     Y = module(X)
     rows = []
-    for i in range(Y.size):
-        e = np.zeros(Y.size, dtype=Y.dtype)
-        e[i] = 1
+    for e in np.eye(Y.size, dtype=Y.dtype):  # a forward before every backward (its cache)
         module(X)
         rows.append(np.asarray(module.backward(e.reshape(Y.shape))).ravel())
-    return np.stack(rows, axis=0)
+    return np.stack(rows)

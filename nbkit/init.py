@@ -38,28 +38,24 @@ def _fans(shape, owner):
     return int(shape[0]), int(shape[1])
 
 
-def _gaussian(shape, rng, std, dtype, owner):
+def _draw(dist, shape, rng, scale, dtype, owner):
+    """W ~ N(0, scale^2) (``dist`` "normal") or U(-scale, scale) ("uniform"), as ``dtype``."""
     rng = as_generator(rng, f"{owner}: rng")
-    return (rng.standard_normal(shape) * std).astype(dtype, copy=False)
-
-
-def _uniform(shape, rng, limit, dtype, owner):
-    rng = as_generator(rng, f"{owner}: rng")
-    return rng.uniform(-limit, limit, size=shape).astype(dtype, copy=False)
+    if dist == "normal":
+        return (rng.standard_normal(shape) * scale).astype(dtype, copy=False)
+    return rng.uniform(-scale, scale, shape).astype(dtype, copy=False)
 
 
 def zeros(shape, rng=None, dtype=DEFAULT_DTYPE):
     """W = 0. Every hidden unit computes the same function and gets the same gradient."""
-    _fans(shape, "zeros")
-    return np.zeros(shape, dtype=dtype)
+    return np.zeros(_fans(shape, "zeros"), dtype=dtype)
 
 
-def _fixed_scale(draw, scale, name):
-    """An initializer drawing with ``draw(shape, rng, scale, dtype, name)`` at a fixed scale."""
+def _fixed_scale(dist, scale, name):
+    """An initializer drawing W from ``dist`` at a fixed scale, whatever the fans."""
 
     def init(shape, rng=None, dtype=DEFAULT_DTYPE):
-        _fans(shape, name)
-        return draw(shape, rng, scale, dtype, name)
+        return _draw(dist, _fans(shape, name), rng, scale, dtype, name)
 
     init.__name__ = init.__qualname__ = name
     return init
@@ -68,39 +64,39 @@ def _fixed_scale(draw, scale, name):
 def normal(std):
     """Return an initializer drawing W ~ N(0, std^2)."""
     std = validate.number(std, "std", "normal", low=0)
-    return _fixed_scale(_gaussian, std, f"normal({std:g})")
+    return _fixed_scale("normal", std, f"normal({std:g})")
 
 
 def uniform(limit):
     """Return an initializer drawing W ~ U(-limit, limit)."""
     limit = validate.number(limit, "limit", "uniform", low=0)
-    return _fixed_scale(_uniform, limit, f"uniform({limit:g})")
+    return _fixed_scale("uniform", limit, f"uniform({limit:g})")
 
 
 def xavier_normal(shape, rng, dtype=DEFAULT_DTYPE):
     """W ~ N(0, 2 / (n_in + n_out)): the variance of Glorot & Bengio (2010), whose own proposal
     is the uniform ``xavier_uniform``."""
     n_in, n_out = _fans(shape, "xavier_normal")
-    return _gaussian(shape, rng, math.sqrt(2.0 / (n_in + n_out)), dtype, "xavier_normal")
+    return _draw("normal", shape, rng, math.sqrt(2.0 / (n_in + n_out)), dtype, "xavier_normal")
 
 
 def xavier_uniform(shape, rng, dtype=DEFAULT_DTYPE):
     """W ~ U(-a, a) with a = sqrt(6 / (n_in + n_out)): variance 2 / (n_in + n_out)
     (Glorot & Bengio, 2010)."""
     n_in, n_out = _fans(shape, "xavier_uniform")
-    return _uniform(shape, rng, math.sqrt(6.0 / (n_in + n_out)), dtype, "xavier_uniform")
+    return _draw("uniform", shape, rng, math.sqrt(6.0 / (n_in + n_out)), dtype, "xavier_uniform")
 
 
 def he_normal(shape, rng, dtype=DEFAULT_DTYPE):
     """W ~ N(0, 2 / n_in)  (He et al., 2015), for ReLU layers."""
     n_in, _ = _fans(shape, "he_normal")
-    return _gaussian(shape, rng, math.sqrt(2.0 / n_in), dtype, "he_normal")
+    return _draw("normal", shape, rng, math.sqrt(2.0 / n_in), dtype, "he_normal")
 
 
 def he_uniform(shape, rng, dtype=DEFAULT_DTYPE):
     """W ~ U(-a, a) with a = sqrt(6 / n_in): variance 2 / n_in."""
     n_in, _ = _fans(shape, "he_uniform")
-    return _uniform(shape, rng, math.sqrt(6.0 / n_in), dtype, "he_uniform")
+    return _draw("uniform", shape, rng, math.sqrt(6.0 / n_in), dtype, "he_uniform")
 
 
 INITIALIZERS = {
@@ -117,8 +113,5 @@ def get(init):
     """An initializer from a name in INITIALIZERS or a callable ``f(shape, rng)``."""
     if callable(init):
         return init
-    try:
-        return INITIALIZERS[init]
-    except KeyError:
-        raise ValueError(f"unknown initializer {init!r}; expected one of {sorted(INITIALIZERS)}"
-                         " or a callable f(shape, rng)") from None
+    return INITIALIZERS[validate.one_of(init, "init (a name, or a callable f(shape, rng))",
+                                        INITIALIZERS, "initializer")]

@@ -39,18 +39,14 @@ __all__ = [
     "Softplus", "PReLU", "sigmoid", "activation_module",
 ]
 
-def _initial_weights(init, shape, rng, dtype, owner):
-    """``init(shape, rng)`` cast to ``dtype``; initializers with a ``dtype`` keyword (all of
-    nbkit's) draw in that dtype directly."""
-    try:
-        takes_dtype = "dtype" in inspect.signature(init).parameters
-    except (TypeError, ValueError):  # a callable without a readable signature
-        takes_dtype = False
-    W = init(shape, rng, dtype=dtype) if takes_dtype else init(shape, rng)
-    W = np.asarray(W).astype(dtype, copy=False)
+def _initial_weights(init, shape, rng, dtype):
+    """``init(shape, rng)`` as ``dtype``; an initializer with a ``dtype`` keyword (all of
+    nbkit's) is asked to draw in that dtype."""
+    takes_dtype = "dtype" in inspect.signature(init).parameters
+    W = np.asarray(init(shape, rng, dtype=dtype) if takes_dtype else init(shape, rng), dtype)
     if W.shape != shape:
-        raise ValueError(f"{type(owner).__name__}: initializer {getattr(init, '__name__', init)}"
-                         f" returned shape {W.shape}; expected {shape}")
+        raise ValueError(f"initializer {getattr(init, '__name__', init)} returned shape "
+                         f"{W.shape}; expected {shape}")
     return W
 
 
@@ -71,7 +67,7 @@ class Linear(Module):
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.init = initializers.get(init)
         rng = as_generator(rng)
-        W = _initial_weights(self.init, (self.in_features, self.out_features), rng, dtype, self)
+        W = _initial_weights(self.init, (self.in_features, self.out_features), rng, dtype)
         self.W = Parameter(W, decay=True, name="W")
         self.b = Parameter(np.zeros(self.out_features, dtype=dtype), decay=False, name="b")
         self._X = None
@@ -134,11 +130,6 @@ class Maxout(Module):
         return f"{self.linear.in_features}, {self.out_features}, pieces={self.pieces}"
 
 
-# --------------------------------------------------------------------------------------------
-# Dropout and Sequential
-# --------------------------------------------------------------------------------------------
-
-
 class Dropout(Module):
     """Inverted dropout with drop probability ``p``.
 
@@ -180,7 +171,7 @@ class Sequential(Module):
 
     def __init__(self, *modules):
         if len(modules) == 1 and isinstance(modules[0], (list, tuple)):
-            modules = tuple(modules[0])
+            modules = modules[0]  # Sequential([a, b]) as well as Sequential(a, b)
         for m in modules:
             if not isinstance(m, Module):
                 raise TypeError(f"Sequential: expected Module instances, got {type(m).__name__}")

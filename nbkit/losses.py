@@ -23,30 +23,38 @@ def softmax(Z):
 
 
 class Loss:
-    """Base class: checks inputs and remembers what ``backward`` needs."""
+    """Base class: ``loss(output, target)`` is ``loss.forward(output, target)``; forward keeps
+    in ``_cache`` what ``backward`` needs."""
+
+    _cache = None
 
     def __call__(self, output, target):
         return self.forward(output, target)
 
     def _need_forward(self):
-        if getattr(self, "_cache", None) is None:
+        if self._cache is None:
             raise RuntimeError(f"{type(self).__name__}: backward() called before forward()")
         return self._cache
 
     def _float_pair(self, output, target):
-        name = type(self).__name__
-        output = np.asarray(output)
+        """output: float (N,) or (N, K); target: the same shape (or (N,) for output (N, 1))."""
+        name, output, target = type(self).__name__, np.asarray(output), np.asarray(target)
         if output.dtype.kind != "f" or output.ndim not in (1, 2):
             raise ValueError(f"{name}: expected a float output of shape (N,) or (N, K), got "
                              f"dtype {output.dtype} shape {output.shape}")
-        target = np.asarray(target)
+        if target.shape != output.shape and output.shape[1:] == (1,) and target.size == len(output):
+            target = target.reshape(output.shape)  # targets (N,) for outputs (N, 1)
         if target.shape != output.shape:
-            if target.size == output.size and output.ndim == 2 and output.shape[1] == 1:
-                target = target.reshape(output.shape)
-            else:
-                raise ValueError(f"{name}: target shape {target.shape} does not match output "
-                                 f"shape {output.shape}")
+            raise ValueError(f"{name}: target shape {target.shape} does not match output "
+                             f"shape {output.shape}")
         return output, target.astype(output.dtype, copy=False)
+
+    def _binary(self, output, target):
+        output, t = self._float_pair(output, target)
+        if t.size and (t.min() < 0 or t.max() > 1):
+            raise ValueError(f"{type(self).__name__}: targets must lie in [0, 1], got range "
+                             f"[{t.min()}, {t.max()}]")
+        return output, t
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -58,18 +66,16 @@ class MSELoss(Loss):
 
     def __init__(self, half=True):
         self.half = bool(half)
-        self._cache = None
 
     def forward(self, output, target):
         y, t = self._float_pair(output, target)
         diff = y - t
-        self._cache = (diff, len(y))
-        c = 0.5 if self.half else 1.0
-        return float(c * np.vdot(diff, diff) / len(y))
+        self._cache = diff
+        return float((0.5 if self.half else 1.0) * np.vdot(diff, diff) / len(y))
 
     def backward(self):
-        diff, n = self._need_forward()
-        return diff * ((1.0 if self.half else 2.0) / n)
+        diff = self._need_forward()
+        return diff * ((1.0 if self.half else 2.0) / len(diff))
 
     def __repr__(self):
         return f"MSELoss(half={self.half})"
@@ -81,11 +87,9 @@ class BCELoss(Loss):
 
     def __init__(self, eps=1e-7):
         self.eps = eps
-        self._cache = None
 
     def forward(self, output, target):
-        p, t = self._float_pair(output, target)
-        _check_binary(t, type(self).__name__)
+        p, t = self._binary(output, target)
         p = np.clip(p, self.eps, 1 - self.eps)
         self._cache = (p, t)
         return float(-np.sum(t * np.log(p) + (1 - t) * np.log1p(-p)) / len(p))
@@ -98,12 +102,8 @@ class BCELoss(Loss):
 class BCEWithLogitsLoss(Loss):
     """Binary cross-entropy on logits z: L = 1/N Σ log(1 + e^z) - t z (stable; never log(0))."""
 
-    def __init__(self):
-        self._cache = None
-
     def forward(self, output, target):
-        z, t = self._float_pair(output, target)
-        _check_binary(t, type(self).__name__)
+        z, t = self._binary(output, target)
         self._cache = (z, t)
         return float(np.sum(np.logaddexp(0, z) - t * z) / len(z))
 
@@ -123,9 +123,6 @@ class SoftmaxCrossEntropyLoss(Loss):
     One-hot (or soft) targets of shape (N, K) are accepted too.
     """
 
-    def __init__(self):
-        self._cache = None
-
     def forward(self, output, target):
         Z = np.asarray(output)
         if Z.ndim != 2 or Z.dtype.kind != "f":
@@ -133,22 +130,17 @@ class SoftmaxCrossEntropyLoss(Loss):
                              f"got dtype {Z.dtype} shape {Z.shape}")
         t = _labels(target, Z.shape)
         n = len(t)
-        # Work on the transposed logits (K, N): NumPy reduces over the K classes much faster
-        # along axis 0 of a (K, N) array than along the short rows of (N, K).
+        # On the transposed logits (K, N): NumPy reduces over the K classes much faster along
+        # axis 0 of a (K, N) array than along the short rows of (N, K) (benchmarks/PROFILE.md).
         E = Z.T.copy()
         E -= E.max(axis=0)  # shifted logits z_nk - max_k z_nk <= 0 (stability)
-        if t.ndim == 1:
-            z_true = E[t, np.arange(n)]  # shifted logit of the true class  (N,)
-        else:
-            z_true = np.einsum("kn,nk->n", E, t)  # Σ_k t_nk z_nk for one-hot / soft targets
+        # Σ_k t_nk z_nk: the shifted logit of the true class (labels), or its mean under t
+        z_true = E[t, np.arange(n)] if t.ndim == 1 else np.einsum("kn,nk->n", E, t)
         np.exp(E, out=E)
         s = E.sum(axis=0)  # Σ_k e^{z_nk - max z}  (N,)
-        lse = np.log(s)
-        # L_n = (Σ_k t_nk) lse_n - Σ_k t_nk z_nk, where Σ_k t_nk = 1 for labels
-        per_example = lse - z_true  # rows of t sum to 1 (checked), so Σ_k t_nk lse_n = lse_n
         E /= s  # softmax probabilities (K, N), kept for backward
         self._cache = (E, t)
-        return float(per_example.sum() / n)
+        return float((np.log(s) - z_true).sum() / n)  # rows of t sum to 1 (checked)
 
     def backward(self):
         P, t = self._need_forward()
@@ -162,8 +154,8 @@ class SoftmaxCrossEntropyLoss(Loss):
 
 
 def _labels(target, shape):
-    t = np.asarray(target)
-    n, k = shape
+    """Integer labels (N,) in [0, K), or one-hot / soft targets (N, K) whose rows sum to 1."""
+    t, (n, k) = np.asarray(target), shape
     if t.shape == shape:
         t = t.astype(np.float64 if t.dtype.kind != "f" else t.dtype, copy=False)
         if n and (t.min() < 0 or not np.allclose(t.sum(axis=1), 1, atol=1e-4)):
@@ -180,9 +172,3 @@ def _labels(target, shape):
         raise ValueError(f"SoftmaxCrossEntropyLoss: labels must lie in [0, {k - 1}] for {k} "
                          f"logits, got range [{t.min()}, {t.max()}]")
     return t
-
-
-def _check_binary(t, name):
-    if t.size and (t.min() < 0 or t.max() > 1):
-        raise ValueError(f"{name}: targets must lie in [0, 1], got range [{t.min()}, {t.max()}]")
-

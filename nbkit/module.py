@@ -22,11 +22,10 @@ class Parameter:
     """A trainable array: ``.value``, its gradient ``.grad`` (same shape), and ``.decay``.
 
     ``decay`` says whether weight decay applies (True for weights, False for biases).
-    ``value`` and ``grad`` are plain attributes: reassigning them (e.g. casting to float64) is
-    fine, since modules read them afresh on every call. A backward pass stores the new gradient
-    in ``grad``: ``Linear`` writes into the existing array when its shape and dtype fit (no
-    allocation per step) and replaces it otherwise, other modules replace it. Either way the
-    old gradient is gone: keep ``p.grad.copy()`` if you need it.
+    ``value`` and ``grad`` are plain attributes that modules read afresh on every call, so
+    reassigning them (e.g. casting to float64) is fine. A backward pass stores the new gradient
+    in ``grad`` -- ``Linear`` writes into the existing array when its shape and dtype fit, other
+    modules assign a new one -- so keep ``p.grad.copy()`` if you need the old gradient.
     """
 
     def __init__(self, value, decay=True, name=""):
@@ -35,13 +34,8 @@ class Parameter:
         self.decay = bool(decay)
         self.name = name
 
-    @property
-    def shape(self):
-        return self.value.shape
-
-    @property
-    def size(self):
-        return self.value.size
+    shape = property(lambda self: self.value.shape)
+    size = property(lambda self: self.value.size)
 
     def __repr__(self):
         return (f"Parameter({self.name or '?'}, shape={self.value.shape}, "
@@ -94,8 +88,7 @@ class Module:
     def to(self, dtype):
         """Cast every parameter (value and grad) to ``dtype``; returns self."""
         for p in self.parameters():
-            p.value = p.value.astype(dtype, copy=False)
-            p.grad = p.grad.astype(dtype, copy=False)
+            p.value, p.grad = p.value.astype(dtype, copy=False), p.grad.astype(dtype, copy=False)
         return self
 
     def extra_repr(self):
@@ -104,21 +97,23 @@ class Module:
     def __repr__(self):
         return f"{type(self).__name__}({self.extra_repr()})"
 
-    # ---- shared input checks ---------------------------------------------------------------
+    # ---- the input checks every module shares ----------------------------------------------
     def _check_input(self, X, features=None):
+        """X must be a float ndarray of shape (N, features) (any width if features is None)."""
+        want = f"(N, {features or 'D'})"
         if not isinstance(X, np.ndarray):
-            raise TypeError(f"{self!r}: expected a 2-D numpy array of shape "
-                            f"(N, {features or 'D'}), got {type(X).__name__}")
+            raise TypeError(f"{self!r}: expected a 2-D numpy array of shape {want}, got "
+                            f"{type(X).__name__}")
         if X.ndim != 2:
-            want = f"(N, {features})" if features else "(N, D)"
             raise ValueError(f"{self!r}: expected a 2-D array of shape {want}, got shape "
                              f"{X.shape}")
         if features is not None and X.shape[1] != features:
-            raise ValueError(f"{self!r}: expected input of shape (N, {features}), got {X.shape}")
+            raise ValueError(f"{self!r}: expected input of shape {want}, got {X.shape}")
         if X.dtype.kind != "f":
             raise TypeError(f"{self!r}: expected a float array, got dtype {X.dtype}")
 
     def _check_grad(self, grad_out, expected_shape):
+        """grad_out must have the shape of the last output (None: forward was never called)."""
         if expected_shape is None:
             raise RuntimeError(f"{self!r}: backward() called before forward()")
         if np.shape(grad_out) != expected_shape:
@@ -128,10 +123,7 @@ class Module:
 
 @functools.lru_cache(maxsize=256)
 def _takes_input_grad(cls):
-    try:
-        return "input_grad" in inspect.signature(cls.backward).parameters
-    except (AttributeError, TypeError, ValueError):  # no backward, or no signature to read
-        return False
+    return "input_grad" in inspect.signature(cls.backward).parameters
 
 
 def backward(module, grad_out, input_grad=True):

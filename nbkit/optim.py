@@ -7,13 +7,8 @@ Every optimizer shares ONE interface, written down once in :class:`Optimizer`::
         loss.forward(model(Xb), yb)
         model.backward(loss.backward())   # fills every p.grad
         opt.step()                        # updates every p.value IN PLACE
-        opt.zero_grad()                   # optional: modules overwrite .grad anyway
 
-A parameter is any object with attributes ``.value`` (ndarray), ``.grad`` (ndarray, same shape)
-and ``.decay`` (bool: weight decay applies, True for weights, False for biases) -- e.g.
-:class:`nbkit.layers.Parameter`.
-
-The learning rate ``lr`` is a positive float or a schedule ``t -> lr`` (see :func:`constant`,
+The learning rate ``lr`` is a positive float (constant) or a schedule ``t -> lr`` (see
 :func:`inverse_sqrt_decay`, :func:`inverse_time_decay`, :func:`step_decay`,
 :func:`exponential_decay`), where ``t`` is the number of steps already taken (0 for the first).
 ``t`` counts mini-batch steps, not epochs: to decay once per epoch use e.g.
@@ -26,11 +21,8 @@ import numpy as np
 
 from nbkit import validate
 
-# --------------------------------------------------------------------------------------------
-# learning-rate schedules
-# --------------------------------------------------------------------------------------------
 
-
+# ---------------------------------------------------------------------- learning-rate schedules
 class Schedule:
     """A learning-rate schedule: a callable ``t -> lr`` (t = steps taken) with a readable repr."""
 
@@ -43,14 +35,7 @@ class Schedule:
         return float(self._formula(t, **self.params))
 
     def __repr__(self):
-        args = ", ".join(f"{k}={v!r}" for k, v in self.params.items())
-        return f"{self.name}({args})"
-
-
-def constant(lr):
-    """eta_t = lr for every step t."""
-    validate.positive(lr, "lr", "constant")
-    return Schedule("constant", lambda t, lr: lr, lr=lr)
+        return f"{self.name}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
 
 
 def inverse_sqrt_decay(lr0):
@@ -83,43 +68,48 @@ def exponential_decay(lr0, gamma):
     return Schedule("exponential_decay", lambda t, lr0, gamma: lr0 * gamma**t, lr0=lr0, gamma=gamma)
 
 
-SCHEDULES = {f.__name__: f for f in (constant, inverse_sqrt_decay, inverse_time_decay,
-                                      step_decay, exponential_decay)}
+SCHEDULES = {f.__name__: f for f in (inverse_sqrt_decay, inverse_time_decay, step_decay,
+                                      exponential_decay)}
 
 
-# --------------------------------------------------------------------------------------------
-# optimizers
-# --------------------------------------------------------------------------------------------
-
-
+# ----------------------------------------------------------------------------------- optimizers
 class Optimizer:
     """Base class: the interface every optimizer shares.
 
-    ``Optimizer(params, lr)``
+    ``Optimizer(params, lr, weight_decay=0)``: ``params`` an iterable of parameters (objects
+    with ``.value``, ``.grad`` of the same shape, and ``.decay``: True if weight decay applies,
+    e.g. :class:`nbkit.module.Parameter`; one listed twice is updated once), ``lr`` a float > 0
+    or a schedule ``t -> lr``.
 
-    - ``params``: iterable of parameters (objects with ``.value``, ``.grad``, ``.decay``).
-    - ``lr``: float > 0, or a schedule callable ``t -> lr``.
-    - ``step()``: one update of every parameter, in place on ``p.value``:
-        1. ``lr = current_lr`` (the schedule evaluated at ``t``), then ``t += 1``;
-        2. the effective gradient ``g = p.grad + weight_decay * p.value`` if ``p.decay`` and
-           ``weight_decay > 0``, else ``g = p.grad`` (``p.grad`` itself is never modified);
-        3. ``self._update(p, g, state, lr)``, the rule of the subclass, which must change
-           ``p.value`` in place. ``state`` is a dict private to that parameter holding its
-           buffers (velocity, squared-gradient sums, ...).
-    - ``zero_grad()``: sets every ``p.grad`` to 0.
-    - ``t``: number of steps taken so far; ``current_lr``: the lr the next step will use.
+    ``step()`` updates every parameter in place on ``p.value``:
 
+    1. ``lr = current_lr`` (the schedule evaluated at ``t``, the steps taken so far), ``t += 1``;
+    2. the effective gradient ``g = p.grad + weight_decay * p.value`` if ``p.decay``, else
+       ``g = p.grad`` (``p.grad`` itself is never modified);
+    3. ``self._update(p, g, state, lr)``: the rule of the subclass, with ``state`` a dict private
+       to that parameter for its buffers (velocity, squared-gradient sums, ...), made by
+       ``self._buffer(state, name, p.value)``: allocated once (zeros), so that a step allocates
+       no parameter-sized array.
+
+    ``zero_grad()`` sets every ``p.grad`` to 0 (optional: backward passes overwrite ``.grad``).
     Subclasses implement ``_update`` and list their ``hyperparameters`` (for the repr).
-    Buffers come from ``self._buffer(state, name, like)``: allocated once, re-created when the
-    dtype or shape of ``p.value`` changes (e.g. after casting a model to float64), so that a
-    step allocates no parameter-sized arrays.
     """
 
     hyperparameters = ("lr", "weight_decay")
 
     def __init__(self, params, lr, weight_decay=0.0):
         name = type(self).__name__
-        self.params = _as_param_list(params, name)
+        if isinstance(params, np.ndarray) or not hasattr(params, "__iter__"):
+            raise TypeError(f"{name}: params must be an iterable of Parameters "
+                            f"(e.g. model.parameters()), got {type(params).__name__}")
+        self.params = list({id(p): p for p in params}.values())  # a tied parameter: once
+        for p in self.params:
+            missing = [a for a in ("value", "grad", "decay") if not hasattr(p, a)]
+            if missing:
+                raise TypeError(f"{name}: expected Parameters with .value, .grad and .decay; "
+                                f"got {type(p).__name__} without {', '.join(missing)}")
+        if not self.params:
+            raise ValueError(f"{name}: got an empty parameter list")
         if not callable(lr):
             validate.positive(lr, "lr", name)
         self.lr = lr
@@ -140,32 +130,26 @@ class Optimizer:
         lr = self.current_lr
         self.t += 1
         for p, state in zip(self.params, self.state, strict=True):
-            self._check(p)
-            self._update(p, self._effective_grad(p, state), state, lr)
+            if np.shape(p.grad) != np.shape(p.value):
+                label = f" {p.name!r}" if getattr(p, "name", "") else ""
+                raise ValueError(f"{type(self).__name__}: parameter{label} has value shape "
+                                 f"{np.shape(p.value)} but grad shape {np.shape(p.grad)}")
+            g = p.grad
+            if p.decay and self.weight_decay > 0:  # g = grad + weight_decay * theta
+                g = np.multiply(p.value, self.weight_decay,
+                                out=self._buffer(state, "decayed_grad", p.value, keep=False))
+                g += p.grad
+            self._update(p, g, state, lr)
 
     def zero_grad(self):
         for p in self.params:
-            if isinstance(p.grad, np.ndarray) and p.grad.shape == np.shape(p.value):
-                p.grad.fill(0)
-            else:
-                p.grad = np.zeros_like(p.value)
-
-    def _effective_grad(self, p, state):
-        """g = grad + weight_decay * theta (decay=True params only), in a scratch buffer."""
-        if not (p.decay and self.weight_decay > 0):
-            return p.grad
-        g = self._buffer(state, "decayed_grad", p.value, keep=False)
-        np.multiply(p.value, self.weight_decay, out=g)
-        g += p.grad
-        return g
+            p.grad[...] = 0
 
     @staticmethod
     def _buffer(state, name, like, keep=True):
-        """state[name], shaped and typed like `like`; zeros when first made.
-
-        If only the dtype changed, the old contents are cast (keep=True) so momentum survives
-        a cast of the model; if the shape changed, the buffer starts again from zeros.
-        """
+        """``state[name]``, shaped and typed like ``like``; zeros when first made, and again
+        when the shape changes. When only the dtype changes (a model cast to float64), the
+        contents are cast if ``keep`` (momentum survives), else the buffer is a scratch one."""
         buf = state.get(name)
         if buf is None or buf.shape != like.shape:
             buf = state[name] = np.zeros_like(like)
@@ -173,34 +157,12 @@ class Optimizer:
             buf = state[name] = buf.astype(like.dtype) if keep else np.zeros_like(like)
         return buf
 
-    def _check(self, p):
-        if np.shape(p.grad) != np.shape(p.value):
-            label = f" {p.name!r}" if getattr(p, "name", "") else ""
-            raise ValueError(f"{type(self).__name__}: parameter{label} has value shape "
-                             f"{np.shape(p.value)} but grad shape {np.shape(p.grad)}; "
-                             "expected equal shapes")
-
     def _update(self, p, g, state, lr):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def __repr__(self):
         args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self.hyperparameters)
         return f"{type(self).__name__}({args})"
-
-
-def _as_param_list(params, owner):
-    if isinstance(params, np.ndarray) or not hasattr(params, "__iter__"):
-        raise TypeError(f"{owner}: params must be an iterable of Parameters "
-                        f"(e.g. model.parameters()), got {type(params).__name__}")
-    unique = list({id(p): p for p in params}.values())  # a shared parameter: updated once
-    for p in unique:
-        missing = [a for a in ("value", "grad", "decay") if not hasattr(p, a)]
-        if missing:
-            raise TypeError(f"{owner}: expected Parameters with .value, .grad and .decay; "
-                            f"got {type(p).__name__} without {', '.join(missing)}")
-    if not unique:
-        raise ValueError(f"{owner}: got an empty parameter list")
-    return unique
 
 
 class SGD(Optimizer):
@@ -219,8 +181,7 @@ class SGD(Optimizer):
         self.momentum = validate.number(momentum, "momentum", "SGD", 0, 1, high_open=True)
 
     def _update(self, p, g, state, lr):
-        step = self._buffer(state, "step", p.value, keep=False)
-        np.multiply(g, lr, out=step)
+        step = np.multiply(g, lr, out=self._buffer(state, "step", p.value, keep=False))  # lr g
         if self.momentum == 0:
             p.value -= step
             return
@@ -228,7 +189,6 @@ class SGD(Optimizer):
         v *= self.momentum
         v -= step
         p.value += v
-
 
 
 class Adagrad(Optimizer):
@@ -255,7 +215,6 @@ class Adagrad(Optimizer):
         p.value -= tmp
 
 
-
 class Adam(Optimizer):
     """Adam (Kingma & Ba, 2015): momentum on g and on g**2, with bias correction.
 
@@ -275,10 +234,9 @@ class Adam(Optimizer):
         self.eps = validate.positive(eps, "eps", "Adam")
 
     def _update(self, p, g, state, lr):
-        # The equations above, computed in place through one scratch buffer: written plainly
-        # (m[...] = b1 * m + (1 - b1) * g, ...) every operator makes a parameter-sized
-        # temporary, and an epoch takes 1.17x (batch 100) to 1.35x (batch 32) as long
-        # (benchmarks/update_rules.py).
+        # The equations above, in place through one scratch buffer: written plainly (every
+        # operator a parameter-sized temporary) an epoch takes 1.17x (batch 100) to 1.35x
+        # (batch 32) as long (benchmarks/update_rules.py).
         b1, b2 = self.betas
         m = self._buffer(state, "m", p.value)
         v = self._buffer(state, "v", p.value)

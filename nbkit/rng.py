@@ -8,15 +8,14 @@ through :func:`as_generator`:
 - an int is a seed: ``np.random.default_rng(seed)``, a new Generator;
 - ``None`` (the default everywhere) means seed 0: a new ``np.random.default_rng(0)`` at every call.
 
-So a call's result depends on its arguments only: never on which cells ran before it, nor on
-hidden module state, and a notebook re-run from the top prints the same numbers. The price of
-``None = 0``: two layers built without ``rng`` draw the same numbers (``Linear(100, 100)`` twice
-gives equal weights); pass one Generator to both, as ``mlp`` does, for independent draws.
+So a call's result depends on its arguments only, never on which cells ran before it. The
+price of ``None = 0``: two layers built without ``rng`` draw the same numbers; pass one
+Generator to both, as ``mlp`` does, for independent draws.
 
-Before this rule some functions called the argument ``seed`` (``fit``, ``validation_split``,
-``load_digits``, ``make_*``, ``check_module``); :func:`accepts_seed` keeps ``seed=`` working there
-as another spelling of ``rng=``. The widgets alone take an int ``seed``: they cache what they
-compute (``functools.lru_cache``), and a Generator, whose state changes, cannot be a cache key.
+``fit``, ``validation_split``, ``load_digits``, ``make_*`` and ``check_module`` once called the
+argument ``seed``; :func:`accepts_seed` keeps ``seed=`` working there as another spelling of
+``rng=``. The widgets alone take an int ``seed``: they cache what they compute
+(``functools.lru_cache``), and a Generator, whose state changes, cannot be a cache key.
 """
 
 import functools

@@ -1,12 +1,10 @@
 """Limit the BLAS thread pool (OpenBLAS/MKL) of this process, with ``threadpoolctl``.
 
-Why one thread: (1) the order of a float32 matrix product's partial sums depends on how the
-work is split over threads, so with several threads the last bits of a sum (and hence of a
-printed loss or an error count near a tie) can change between runs; one thread gives
-reproducible results. (2) The course machines have few cores and the notebook tests run
-with 2 parallel workers (``pytest -n 2``): a multi-threaded BLAS in each worker
-oversubscribes the cores, and the small matrices used here only pay the threads' overhead
-(long stalls). The benchmarks use :func:`blas_thread_limit` with other counts.
+Why one thread: (1) how a float32 product's partial sums are split over threads changes their
+last bits between runs (a printed loss, an error count near a tie); one thread reproduces them.
+(2) The course machines have few cores and the notebook tests run 2 workers (``pytest -n 2``):
+a multi-threaded BLAS in each oversubscribes the cores, and the small matrices used here only
+pay the threads' overhead. The benchmarks use :func:`blas_thread_limit` with other counts.
 """
 
 from threadpoolctl import threadpool_limits

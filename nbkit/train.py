@@ -8,20 +8,15 @@ One epoch of :func:`fit` is the loop every lecture writes out by hand::
         model.backward(loss.backward())      # backward: fills every p.grad
         optimizer.step()                     # update
 
-plus bookkeeping: per-epoch losses and accuracies, validation, early stopping
-(:class:`EarlyStopping`), a guard against NaN/inf losses and a progress bar. One saving: fit
-backpropagates with ``nbkit.module.backward(model, dY, input_grad=False)``, since dL/dX of the
-data is never needed (for the first Linear layer that product costs as much as its forward).
+plus bookkeeping (:class:`History`), validation, early stopping (:class:`EarlyStopping`), a
+guard against NaN/inf losses and a progress bar. fit backpropagates with
+``nbkit.module.backward(model, dY, input_grad=False)``: dL/dX of the data is never needed, and
+for the first Linear layer that product costs as much as its forward.
 
-Accuracy rules (classification is recognised from the targets: integer/bool labels, or float
-targets whose values are all 0 or 1; otherwise accuracy is NaN in History and None in
-`evaluate`):
-
-- outputs with K > 1 columns: predicted class = argmax over columns; targets are integer labels
-  (N,) or one-hot rows (N, K);
-- outputs with 1 column (or shape (N,)): binary, predicted class = output > 0.5, i.e. outputs are
-  treated as probabilities -- except when the loss is ``BCEWithLogitsLoss``, whose model outputs
-  logits, so the threshold is 0 (the same decision, sigmoid(z) > 0.5 <=> z > 0).
+Accuracy is counted (:func:`count_correct`) when the targets are class labels: integer/bool
+labels, or float targets whose values are all 0 or 1 (otherwise it is NaN in History and None
+in `evaluate`). A 1-column output is a probability (class 1 when > 0.5), or a logit with
+``BCEWithLogitsLoss`` (class 1 when > 0: the same decision, sigmoid(z) > 0.5 <=> z > 0).
 """
 
 import math
@@ -41,14 +36,13 @@ from nbkit.rng import accepts_seed, as_generator
 class History:
     """What :func:`fit` records, one entry per epoch (lists indexed by epoch, from 0).
 
-    ``train_loss`` / ``train_acc`` are the mean over the epoch's mini-batches of the batch loss
-    and the fraction of training examples classified correctly, both measured on the fly during
-    the epoch (while the weights change), which costs nothing extra. They are therefore not the
-    loss/accuracy of the final weights on the full training set: call :func:`evaluate` for that.
-    ``val_loss`` / ``val_acc`` are exact, computed by :func:`evaluate` after each epoch (empty
-    without validation data). ``best_epoch`` is the index of the lowest validation loss (None
-    without validation data); ``stopped_early`` is True when early stopping (or a callback)
-    ended training before ``epochs``; ``epochs_run`` is the number of epochs completed.
+    ``train_loss`` / ``train_acc``: the mean batch loss and the fraction of training examples
+    classified correctly, measured on the fly while the weights change (free, but not those of
+    the final weights on the training set: call :func:`evaluate` for that). ``val_loss`` /
+    ``val_acc``: exact, by :func:`evaluate` after each epoch (empty without validation data).
+    ``best_epoch``: index of the lowest validation loss (None without validation data);
+    ``stopped_early``: early stopping (or a callback) ended training before ``epochs``;
+    ``epochs_run``: the number of epochs completed.
     """
 
     train_loss: list = field(default_factory=list)
@@ -64,23 +58,15 @@ class History:
         return asdict(self)
 
     def __repr__(self):
-        curves = "".join(f", {name}={_short_list(getattr(self, name))}"
+        def short(values):  # the first and last three of a long curve
+            text = [f"{v:.4g}" for v in values]
+            return "[" + ", ".join(text[:3] + ["..."] + text[-3:] if len(text) > 6 else text) + "]"
+
+        curves = "".join(f", {name}={short(getattr(self, name))}"
                          for name in ("train_loss", "train_acc", "val_loss", "val_acc")
                          if getattr(self, name))
         return (f"History(epochs_run={self.epochs_run}, best_epoch={self.best_epoch}, "
                 f"stopped_early={self.stopped_early}{curves})")
-
-
-def _short_list(values, keep=3):
-    text = [f"{v:.4g}" for v in values]
-    if len(text) > 2 * keep:
-        text = text[:keep] + ["..."] + text[-keep:]
-    return "[" + ", ".join(text) + "]"
-
-
-# --------------------------------------------------------------------------------------------
-# early stopping
-# --------------------------------------------------------------------------------------------
 
 
 class EarlyStopping:
@@ -130,47 +116,58 @@ def early_stopping_epoch(val_loss, patience=None):
             return rule.best_epoch, epoch
 
 
-# --------------------------------------------------------------------------------------------
-# fit
-# --------------------------------------------------------------------------------------------
-
-
 @accepts_seed
 def fit(model, loss, optimizer, X, y, *, epochs, batch_size, X_val=None, y_val=None,
         patience=None, rng=None, progress=True, shuffle=True, callbacks=None):
     """Train `model` by mini-batch gradient descent; return a :class:`History`.
 
     Each epoch visits every training example once, in mini-batches from
-    ``nbkit.data.minibatches(X, y, batch_size, rng)``; one Generator made from ``rng`` (see
-    :mod:`nbkit.rng`; None is seed 0, and ``seed=`` is accepted too) shuffles every epoch, so two
-    calls with the same ``rng`` seed and the same initial model give identical results.
-    The model is in train mode while training and in eval mode while validating; fit restores
-    the mode the model had before.
+    ``nbkit.data.minibatches(X, y, batch_size, rng)``, shuffled by one Generator made from
+    ``rng`` (:mod:`nbkit.rng`; ``seed=`` is accepted too): the same ``rng`` and initial model
+    give identical results. The model trains in train mode, validates in eval mode, and gets
+    its own mode back at the end.
 
-    Validation and early stopping: with ``X_val, y_val`` the validation loss and accuracy are
-    recorded after every epoch. With ``patience=p`` as well, training stops once the validation
-    loss has not improved (strictly decreased) for ``p`` epochs in a row (:class:`EarlyStopping`),
-    and the parameters of the best epoch (``History.best_epoch``) are copied back into the
-    model -- also when all ``epochs`` ran without stopping.
-
-    ``callbacks``: callables ``callback(epoch, history, model)`` called after every epoch
-    (``epoch`` counts from 0); one that returns True stops training (``stopped_early`` = True).
+    With ``X_val, y_val`` the validation loss and accuracy are recorded after every epoch; with
+    ``patience=p`` as well, training stops once the validation loss has not improved (strictly
+    decreased) for ``p`` epochs in a row (:class:`EarlyStopping`), and the parameters of the
+    best epoch (``History.best_epoch``) are copied back into the model, also when all
+    ``epochs`` ran. ``callbacks``: callables ``callback(epoch, history, model)`` called after
+    every epoch (from 0); one that returns True stops training (``stopped_early``).
 
     Raises ``FloatingPointError`` as soon as a batch loss is NaN or infinite (a diverging run),
     naming the epoch and step: usually the learning rate is too high.
     """
-    _check_fit_args(X, y, X_val, y_val, epochs, batch_size, patience)
-    rng, train_correct = as_generator(rng), _accuracy_counter(y, loss)
+    _check_xy("fit", X, y)
+    validate.integer(epochs, "epochs", "fit", low=1)
+    validate.integer(batch_size, "batch_size", "fit", low=1)
+    if (X_val is None) != (y_val is None):
+        raise ValueError("fit: give both X_val and y_val, or neither")
+    if X_val is not None:
+        _check_xy("fit", X_val, y_val, "X_val", "y_val")
+    if patience is not None:
+        validate.integer(patience, "patience", "fit", low=1)
+        if X_val is None:
+            raise ValueError("fit: early stopping (patience) needs validation data X_val, y_val")
+    rng, count = as_generator(rng), _accuracy_counter(y, loss)
     history, best_params = History(), None
     stopping = EarlyStopping(patience) if patience is not None else None
     with _mode(model, training=True), tqdm(range(epochs), desc="fit", unit="epoch",
                                            disable=not progress) as bar:
         for epoch in bar:
             model.train()  # (a callback may have changed the mode)
-            mean_loss, acc = _train_epoch(model, loss, optimizer, X, y, batch_size, rng,
-                                          shuffle, epoch, train_correct)
-            history.train_loss.append(mean_loss)
-            history.train_acc.append(acc)
+            loss_sum, correct, steps = 0.0, 0, 0
+            for Xb, yb in data.minibatches(X, y, batch_size, rng=rng, shuffle=shuffle):
+                out = model(Xb)
+                batch_loss = float(loss.forward(out, yb))
+                if not math.isfinite(batch_loss):
+                    _diverged(batch_loss, epoch, steps, optimizer)
+                backward(model, loss.backward(), input_grad=False)
+                optimizer.step()
+                loss_sum, steps = loss_sum + batch_loss, steps + 1
+                correct += count(out, yb) if count else 0
+            history.train_loss.append(loss_sum / steps)
+            history.train_acc.append(correct / len(X) if count else math.nan)
+            post = {"loss": f"{history.train_loss[-1]:.4f}"}
             if X_val is not None:
                 result = evaluate(model, X_val, y_val, loss)
                 history.val_loss.append(result["loss"])
@@ -179,8 +176,9 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, X_val=None, y_val=N
                 if stopping is not None and stopping.update(result["loss"]):
                     best_params = [p.value.copy() for p in model.parameters()]
                 history.best_epoch = int(np.argmin(history.val_loss))  # the first minimum
+                post["val_loss"] = f"{result['loss']:.4f}"
             history.epochs_run = epoch + 1
-            bar.set_postfix(_postfix(history), refresh=False)
+            bar.set_postfix(post, refresh=False)
             stop_requested = any([bool(cb(epoch, history, model)) for cb in callbacks or ()])
             if stop_requested or (stopping is not None and stopping.should_stop):
                 history.stopped_early = history.epochs_run < epochs
@@ -191,25 +189,6 @@ def fit(model, loss, optimizer, X, y, *, epochs, batch_size, X_val=None, y_val=N
     return history
 
 
-def _train_epoch(model, loss, optimizer, X, y, batch_size, rng, shuffle, epoch, count_correct):
-    """One pass over the training set; returns (mean batch loss, fraction correct)."""
-    loss_sum, correct, seen, steps = 0.0, 0, 0, 0
-    for Xb, yb in data.minibatches(X, y, batch_size, rng=rng, shuffle=shuffle):
-        out = model(Xb)
-        batch_loss = float(loss.forward(out, yb))
-        if not math.isfinite(batch_loss):
-            _diverged(batch_loss, epoch, steps, optimizer)
-        backward(model, loss.backward(), input_grad=False)
-        optimizer.step()
-        loss_sum += batch_loss
-        steps += 1
-        if count_correct is not None:
-            correct += count_correct(out, yb)
-            seen += len(yb)
-    accuracy = correct / seen if count_correct is not None else math.nan
-    return loss_sum / steps, accuracy
-
-
 def _diverged(batch_loss, epoch, step, optimizer):
     lr = getattr(optimizer, "current_lr", getattr(optimizer, "lr", "?"))
     raise FloatingPointError(
@@ -218,41 +197,13 @@ def _diverged(batch_loss, epoch, step, optimizer):
         f"or check the inputs for NaN/inf and their scale.")
 
 
-def _postfix(history):
-    post = {"loss": f"{history.train_loss[-1]:.4f}"}
-    if history.val_loss:
-        post["val_loss"] = f"{history.val_loss[-1]:.4f}"
-        if not math.isnan(history.val_acc[-1]):
-            post["val_acc"] = f"{history.val_acc[-1]:.4f}"
-    return post
-
-
-def _check_fit_args(X, y, X_val, y_val, epochs, batch_size, patience):
-    _check_xy("fit", "X", "y", X, y)
-    validate.integer(epochs, "epochs", "fit", low=1)
-    validate.integer(batch_size, "batch_size", "fit", low=1)
-    if (X_val is None) != (y_val is None):
-        raise ValueError("fit: give both X_val and y_val, or neither")
-    if X_val is not None:
-        _check_xy("fit", "X_val", "y_val", X_val, y_val)
-    if patience is not None:
-        validate.integer(patience, "patience", "fit", low=1)
-        if X_val is None:
-            raise ValueError("fit: early stopping (patience) needs validation data X_val, y_val")
-
-
-def _check_xy(owner, xname, yname, X, y):
+def _check_xy(owner, X, y, xname="X", yname="y"):
     if not isinstance(X, np.ndarray) or not isinstance(y, np.ndarray):
         raise TypeError(f"{owner}: {xname} and {yname} must be numpy arrays, "
                         f"got {type(X).__name__} and {type(y).__name__}")
     validate.same_length(X, y, owner, (xname, yname))
     if len(X) == 0:
         raise ValueError(f"{owner}: {xname} is empty")
-
-
-# --------------------------------------------------------------------------------------------
-# evaluate / predict
-# --------------------------------------------------------------------------------------------
 
 
 def evaluate(model, X, y, loss=None, batch_size=10000):
@@ -263,20 +214,19 @@ def evaluate(model, X, y, loss=None, batch_size=10000):
     docstring for the accuracy rules). The loss is the exact mean over all N examples
     (each batch's mean loss weighted by its size). The model's train/eval mode is restored.
     """
-    _check_xy("evaluate", "X", "y", X, y)
-    count_correct = _accuracy_counter(y, loss)
+    _check_xy("evaluate", X, y)
+    count, n = _accuracy_counter(y, loss), len(X)
     loss_sum, correct = 0.0, 0
     with _mode(model, training=False):
-        for start in range(0, len(X), batch_size):
+        for start in range(0, n, batch_size):
             Xb, yb = X[start : start + batch_size], y[start : start + batch_size]
             out = model(Xb)
             if loss is not None:
                 loss_sum += float(loss.forward(out, yb)) * len(Xb)
-            if count_correct is not None:
-                correct += count_correct(out, yb)
-    n, labels = len(X), count_correct is not None
+            if count:
+                correct += count(out, yb)
     return {"loss": loss_sum / n if loss is not None else None,
-            "accuracy": correct / n if labels else None, "errors": n - correct if labels else None}
+            "accuracy": correct / n if count else None, "errors": n - correct if count else None}
 
 
 def predict(model, X, batch_size=10000):
@@ -286,8 +236,7 @@ def predict(model, X, batch_size=10000):
     if X.ndim < 1 or len(X) == 0:
         raise ValueError(f"predict: X must be a non-empty array (N, ...), got shape {X.shape}")
     with _mode(model, training=False):
-        outs = [model(X[s : s + batch_size]) for s in range(0, len(X), batch_size)]
-    return np.concatenate(outs)
+        return np.concatenate([model(X[s : s + batch_size]) for s in range(0, len(X), batch_size)])
 
 
 @contextmanager
@@ -301,20 +250,9 @@ def _mode(model, training):
         model.train() if was_training else model.eval()
 
 
-# --------------------------------------------------------------------------------------------
-# accuracy
-# --------------------------------------------------------------------------------------------
-
-
-def _is_classification(y):
-    if y.dtype.kind in "biu":
-        return True
-    return y.dtype.kind == "f" and bool(np.all((y == 0) | (y == 1)))
-
-
 def _accuracy_counter(y, loss):
     """A function (output, target) -> number correct, or None if y are not class labels."""
-    if not _is_classification(y):
+    if y.dtype.kind not in "biu" and not (y.dtype.kind == "f" and np.all((y == 0) | (y == 1))):
         return None
     threshold = 0.0 if isinstance(loss, BCEWithLogitsLoss) else 0.5  # logits: sigmoid(z) > 0.5
     return lambda output, target: count_correct(output, target, threshold)
@@ -326,8 +264,7 @@ def count_correct(output, target, threshold=0.5):
     output (N, K>1): class = argmax; target integer labels (N,) or one-hot (N, K).
     output (N, 1) or (N,): class = output > threshold; target 0/1 of shape (N,) or (N, 1).
     """
-    out = output.reshape(len(output), -1)
-    tgt = target.reshape(len(target), -1)
+    out, tgt = output.reshape(len(output), -1), target.reshape(len(target), -1)
     if out.shape[1] == 1:
         predicted, true = out[:, 0] > threshold, tgt[:, 0] > 0.5
     elif tgt.shape[1] == 1:

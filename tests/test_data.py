@@ -479,16 +479,19 @@ def test_standardizer_fit_on_train_only():
     assert np.all(np.isfinite(Zte))
     # test statistics not used: shifted test mean ~ (5-3)/2 = 1
     assert np.all(np.abs(Zte[:, :3].mean(0) - 1.0) < 0.25)
-    s = data.Standardizer().fit(Xtr)
+    s = data.Standardizer().fit(Xtr)  # scikit-learn's StandardScaler
     np.testing.assert_allclose(s.mean_[:3], Xtr[:, :3].mean(0), rtol=1e-5)
-    assert s.std_[3] == 1.0
+    np.testing.assert_allclose(s.scale_[:3], Xtr[:, :3].std(0), rtol=1e-5)
+    assert s.scale_[3] == 1.0
+    np.testing.assert_array_equal(s.transform(Xte), Zte)
     np.testing.assert_allclose(s.inverse_transform(s.transform(Xte)), Xte, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(s.fit_transform(Xtr), Ztr)
     assert isinstance(data.standardize(Xtr), np.ndarray)
-    with pytest.raises(RuntimeError):
+    with pytest.raises(ValueError, match="not fitted"):  # NotFittedError is a ValueError
         data.Standardizer().transform(Xtr)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="4 features"):
         s.transform(Xtr[:, :2])
+    with pytest.raises(ValueError, match="2D array"):
+        data.standardize(Xtr[:, 0])
 
 
 # ------------------------------------------------------------------------------------------

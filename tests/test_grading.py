@@ -177,7 +177,8 @@ def test_exit_code_and_one_row_per_submission(example):
 
 def test_json_rows_have_the_documented_keys(example):
     keys = {"student", "assignment", "submission", "status", "outcome", "sandboxed", "score",
-            "max_score", "message", "warnings", "seconds", "cells"}
+            "max_score", "message", "warnings", "seconds", "cells", "submission_sha256",
+            "grading_sha256"}
     cell_keys = {"points", "max_points", "passed", "status", "reason", "hidden", "error"}
     for r in example["results"].values():
         assert set(r) == keys and r["sandboxed"] is True and r["status"] == r["outcome"]

@@ -39,7 +39,8 @@ def test_errors():
         init.he_normal((3,), np.random.default_rng(0))
     with pytest.raises(TypeError, match="he_normal: rng must be a numpy.random.Generator"):
         init.he_normal((3, 2), "seed")
-    with pytest.raises(ValueError, match="unknown initializer 'bogus'"):
+    with pytest.raises(ValueError, match=r"init \(a name, or a callable f\(shape, rng\)\) must "
+                                         r"be one of \['he_normal', .*got 'bogus'"):
         layers.Linear(3, 2, init="bogus")
     with pytest.raises(ValueError, match="std must be a finite number >= 0"):
         init.normal(-1)

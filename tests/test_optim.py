@@ -129,7 +129,6 @@ def test_sgd_weight_decay_formula():
 
 def test_schedule_values_and_repr():
     cases = [
-        (optim.constant(0.1), [0.1, 0.1, 0.1, 0.1], "constant(lr=0.1)"),
         (
             optim.inverse_sqrt_decay(1.0),
             [1, 1 / math.sqrt(2), 1 / math.sqrt(3), 0.5],

@@ -1,19 +1,13 @@
-"""Datasets and what is done to them before training (batch first: ``X`` is ``(N, D)``).
+"""Datasets and what is done to them before training (batch first: ``X`` is ``(N, D)``):
+``data.mnist`` (``load_mnist``, ``load_fashion_mnist``: find, download with pooch, check),
+``data.toy`` (``load_digits``, the offline 8x8 digits; ``make_spirals/circles/xor``),
+``data.batches`` (``validation_split``, ``minibatches``), ``data.preprocessing`` (``one_hot``,
+``standardize``; ``Standardizer`` is scikit-learn's ``StandardScaler``) and
+``data.augmentation`` (``shift``, ``rotate`` with scipy.ndimage, ``augment``).
 
-==================  ==========================================================================
-module              contents
-==================  ==========================================================================
-``data.mnist``      ``load_mnist``, ``load_fashion_mnist``: find, download (pooch), check, decode
-``data.toy``        ``load_digits`` (offline 8x8 digits), ``make_spirals/circles/xor``
-``data.batches``    ``validation_split``, ``minibatches``
-``data.preprocessing``  ``one_hot``, ``Standardizer``, ``standardize``
-``data.augmentation``   ``shift``, ``rotate`` (scipy.ndimage), ``augment``
-==================  ==========================================================================
-
-Everything is importable from ``nbkit.data`` itself. Functions return new arrays, with two
-exceptions said where they apply: the MNIST loaders return read-only views of an in-memory
-cache, and ``minibatches(..., shuffle=False)`` yields slices (views) of X and y. Random draws
-follow the rule of :mod:`nbkit.rng` (argument ``rng``).
+Everything is importable from ``nbkit.data`` itself. Functions return new arrays, except the
+MNIST loaders (read-only views of an in-memory cache) and ``minibatches(..., shuffle=False)``
+(slices, i.e. views, of X and y). Random draws follow :mod:`nbkit.rng` (argument ``rng``).
 """
 
 from nbkit.data.augmentation import augment, rotate, shift
@@ -30,14 +24,21 @@ from nbkit.data.mnist import (
     load_fashion_mnist,
     load_mnist,
 )
-from nbkit.data.preprocessing import Standardizer, one_hot, standardize
+from nbkit.data.preprocessing import one_hot, standardize
 from nbkit.data.toy import load_digits, make_circles, make_spirals, make_xor
 
 __all__ = [
     "DataNotFoundError", "CorruptDataError", "SHA256", "ARCHIVE_SHA256", "MIRRORS", "FILES",
     "FASHION_CLASSES", "cache_dir", "load_mnist", "load_fashion_mnist",
     "load_digits", "make_spirals", "make_circles", "make_xor",
-    "validation_split", "minibatches",
-    "one_hot", "Standardizer", "standardize",
+    "validation_split", "minibatches", "one_hot", "standardize", "Standardizer",
     "shift", "rotate", "augment",
 ]
+
+
+def __getattr__(name):
+    if name == "Standardizer":  # imported on first use: scikit-learn takes a second to load
+        from sklearn.preprocessing import StandardScaler
+
+        return StandardScaler
+    raise AttributeError(f"module 'nbkit.data' has no attribute {name!r}")

@@ -25,21 +25,16 @@ def _as_images(X, what):
 
 
 def _per_image(value, n, name, integer):
-    """``value`` (a scalar or one per image) as an array (n,) of ints or finite floats."""
-    arr = np.asarray(value)
-    if arr.ndim == 0:
-        arr = np.full(n, arr)
-    elif arr.shape != (n,):
+    """``value`` (a scalar or one per image) as an array (n,) of whole numbers or floats."""
+    arr = np.broadcast_to(value, (n,)) if np.ndim(value) == 0 else np.asarray(value)
+    if arr.shape != (n,):
         raise ValueError(f"{name} must be a scalar or have shape ({n},), got {arr.shape}")
-    if arr.dtype == bool or arr.dtype.kind not in "iuf":
+    if arr.dtype.kind not in "iuf":
         raise TypeError(f"{name} must be numbers, got dtype {arr.dtype}")
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    if integer:
-        if np.any(arr != np.round(arr)):
-            raise ValueError(f"{name} must be whole pixels, got {value!r}")
-        return arr.astype(np.int64)
-    return arr.astype(np.float64)
+    if not np.all(np.isfinite(arr)) or (integer and np.any(arr != np.round(arr))):
+        raise ValueError(f"{name} must be finite{' whole pixels' if integer else ''}, "
+                         f"got {value!r}")
+    return arr.astype(np.int64 if integer else np.float64)
 
 
 def _flat(out, single, side):
@@ -100,10 +95,8 @@ def augment(X, y=None, *, rng=None, max_shift: int = 2, max_degrees: float = 15.
     _, single, side = _as_images(X, "augment")
     if single:
         raise ValueError("augment: X must be 2-D (N, side*side)")
-    X = np.asarray(X)
-    n = X.shape[0]
+    X, n = np.asarray(X), len(X)
     if y is not None:
-        y = np.asarray(y)
         validate.same_length(X, y, "augment")
     max_shift = validate.integer(max_shift, "max_shift", "augment", 0, side - 1)
     max_degrees = validate.number(max_degrees, "max_degrees", "augment", 0, 180)
@@ -117,6 +110,4 @@ def augment(X, y=None, *, rng=None, max_shift: int = 2, max_degrees: float = 15.
         dy = rng.integers(-max_shift, max_shift + 1, n)
         parts.append(shift(rotate(X, ang), dx, dy).astype(dtype, copy=False))
     X_aug = np.concatenate(parts, axis=0)
-    if y is None:
-        return X_aug
-    return X_aug, np.concatenate([y] * (copies + 1), axis=0)
+    return X_aug if y is None else (X_aug, np.concatenate([np.asarray(y)] * (copies + 1)))

@@ -40,17 +40,11 @@ def minibatches(X, y, batch_size: int, rng=None, shuffle: bool = True):
     X = np.asarray(X)
     if X.ndim == 0:
         raise ValueError("minibatches: X must have a batch dimension (N, ...)")
-    n = X.shape[0]
     if y is not None:
         y = np.asarray(y)
         validate.same_length(X, y, "minibatches")
     batch_size = validate.integer(batch_size, "batch_size", "minibatches", low=1)
-    if shuffle:
-        order = as_generator(rng).permutation(n)
-        for start in range(0, n, batch_size):
-            idx = order[start:start + batch_size]
-            yield X[idx], (None if y is None else y[idx])
-    else:
-        for start in range(0, n, batch_size):
-            sl = slice(start, start + batch_size)
-            yield X[sl], (None if y is None else y[sl])
+    order = as_generator(rng).permutation(len(X)) if shuffle else None
+    for start in range(0, len(X), batch_size):
+        idx = order[start:start + batch_size] if shuffle else slice(start, start + batch_size)
+        yield X[idx], (None if y is None else y[idx])

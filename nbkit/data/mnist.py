@@ -1,30 +1,25 @@
 """MNIST and Fashion-MNIST: find, download (with pooch), verify and decode the IDX files.
 
-``load_mnist`` / ``load_fashion_mnist`` read the four standard gzipped IDX files::
-
-    train-images-idx3-ubyte.gz  train-labels-idx1-ubyte.gz
-    t10k-images-idx3-ubyte.gz   t10k-labels-idx1-ubyte.gz
-
-Each file is looked up, in this order:
+``load_mnist`` / ``load_fashion_mnist`` read the four standard gzipped IDX files (:data:`FILES`),
+each looked up, in this order:
 
 1. ``data_dir`` (if given; then *only* there -- a missing file is an error, nothing is downloaded);
 2. ``$NBKIT_DATA/mnist/`` (resp. ``$NBKIT_DATA/fashion-mnist/``) if the variable is set;
 3. the user cache ``$XDG_CACHE_HOME/nbkit/<name>/`` (default ``~/.cache/nbkit/<name>/``), kept by
-   ``pooch.retrieve``: a file there whose SHA-256 is that of the official archive
-   (:data:`ARCHIVE_SHA256`) is used, a missing or different one is downloaded from the standard
-   mirrors (``download=False`` forbids it), checked the same way and written atomically
-   (temporary file, then a rename), so a failed or interrupted download leaves nothing behind.
+   ``pooch.retrieve``: a file there with the SHA-256 of the official archive
+   (:data:`ARCHIVE_SHA256`) is used, a missing or different one is downloaded from the
+   :data:`MIRRORS` (unless ``download=False``), checked the same way and written atomically
+   (temporary file, then a rename): a failed or interrupted download leaves nothing behind.
 
 Every file is checked when first read in a process, wherever it came from: gzip integrity, IDX
 magic number, dimensions, item count against the byte length, and the SHA-256 of the
-*decompressed* bytes (:data:`SHA256`). That second hash accepts a correct copy however it was
-compressed (the course's own copy of the MNIST training images differs from the official archive
-in the gzip header only). Problems raise :class:`CorruptDataError` (naming the file and the
-fault). Nothing found anywhere raises :class:`DataNotFoundError` saying which files to put where.
+*decompressed* bytes (:data:`SHA256`), which accepts a correct copy however it was compressed
+(the course's copy of the MNIST training images differs from the official archive in the gzip
+header only). Faults raise :class:`CorruptDataError` naming the file; nothing found anywhere
+raises :class:`DataNotFoundError` saying which files to put where.
 
-Decoded arrays are cached in memory (``functools.lru_cache``, keyed by file path, size and mtime),
-so a second call is instant. **The returned arrays are read-only views of that cache**: call
-``X.copy()`` before modifying them in place.
+Decoded arrays are cached in memory (keyed by file path, size and mtime), so a second call is
+instant. **The returned arrays are read-only views of that cache**: copy before editing.
 """
 
 import functools
@@ -60,61 +55,46 @@ MIRRORS = {
     "fashion-mnist": ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
 }
 
-#: dataset folder name -> file name -> SHA-256 of the official .gz archive (checked by pooch)
-ARCHIVE_SHA256 = {
+#: dataset folder name -> file name -> (SHA-256 of the official .gz archive, checked by pooch;
+#: SHA-256 of the decompressed file, checked on every first read)
+_HASHES = {
     "mnist": {
-        "train-images-idx3-ubyte.gz":
+        "train-images-idx3-ubyte.gz": (
             "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609",
-        "train-labels-idx1-ubyte.gz":
+            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db"),
+        "train-labels-idx1-ubyte.gz": (
             "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c",
-        "t10k-images-idx3-ubyte.gz":
+            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5"),
+        "t10k-images-idx3-ubyte.gz": (
             "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6",
-        "t10k-labels-idx1-ubyte.gz":
+            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7"),
+        "t10k-labels-idx1-ubyte.gz": (
             "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6",
+            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2"),
     },
     "fashion-mnist": {
-        "train-images-idx3-ubyte.gz":
+        "train-images-idx3-ubyte.gz": (
             "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84",
-        "train-labels-idx1-ubyte.gz":
+            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888"),
+        "train-labels-idx1-ubyte.gz": (
             "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845",
-        "t10k-images-idx3-ubyte.gz":
+            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9"),
+        "t10k-images-idx3-ubyte.gz": (
             "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073",
-        "t10k-labels-idx1-ubyte.gz":
+            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b"),
+        "t10k-labels-idx1-ubyte.gz": (
             "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5",
+            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34"),
     },
 }
-
-#: dataset folder name -> file name -> SHA-256 of the *decompressed* file
-SHA256 = {
-    "mnist": {
-        "train-images-idx3-ubyte.gz":
-            "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-        "train-labels-idx1-ubyte.gz":
-            "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-        "t10k-images-idx3-ubyte.gz":
-            "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-        "t10k-labels-idx1-ubyte.gz":
-            "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-    },
-    "fashion-mnist": {
-        "train-images-idx3-ubyte.gz":
-            "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-        "train-labels-idx1-ubyte.gz":
-            "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-        "t10k-images-idx3-ubyte.gz":
-            "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-        "t10k-labels-idx1-ubyte.gz":
-            "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-    },
-}
+ARCHIVE_SHA256 = {d: {f: h[0] for f, h in fs.items()} for d, fs in _HASHES.items()}
+SHA256 = {d: {f: h[1] for f, h in fs.items()} for d, fs in _HASHES.items()}
 
 FASHION_CLASSES = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
 )
 
-_IDX_IMAGES_MAGIC = 2051  # 0x00000803: uint8, 3 dims (count, rows, cols)
-_IDX_LABELS_MAGIC = 2049  # 0x00000801: uint8, 1 dim (count)
 _DOWNLOAD_TIMEOUT = 60.0  # seconds per network operation
 
 
@@ -124,67 +104,29 @@ def cache_dir() -> Path:
     return (Path(base) if base else Path.home() / ".cache") / "nbkit"
 
 
-# --------------------------------------------------------------------------------------------
-# IDX decoding (cached per file)
-# --------------------------------------------------------------------------------------------
-
-def _decompress(path: Path) -> bytes:
-    try:
-        raw = path.read_bytes()
-    except OSError as e:
-        raise CorruptDataError(f"{path}: cannot read file ({e})") from e
-    try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
-        raise CorruptDataError(
-            f"{path}: not a valid gzip file or truncated ({type(e).__name__}: {e}); "
-            "expected a complete gzipped IDX file (delete it and download it again)"
-        ) from e
-
-
-def _check_sha256(path: Path, content: bytes, dataset: str) -> None:
-    """Compare SHA-256(content) with :data:`SHA256` for the file of that name."""
-    expected = SHA256[dataset].get(path.name)
-    if expected is None:
-        return
-    got = hashlib.sha256(content).hexdigest()
-    if got != expected:
-        raise CorruptDataError(
-            f"{path}: checksum mismatch: SHA-256 of the decompressed content is {got}, "
-            f"expected {expected} (the original {dataset} file)"
-        )
-
-
+# --------------------------------------------------------------- IDX decoding (cached per file)
 def _parse_idx(path: Path, content: bytes, kind: str) -> np.ndarray:
-    """Decode IDX bytes: images -> uint8 (N, rows*cols), labels -> uint8 (N,)."""
-    magic_expected = _IDX_IMAGES_MAGIC if kind == "images" else _IDX_LABELS_MAGIC
-    header_len = 16 if kind == "images" else 8
+    """Decode IDX bytes: images -> uint8 (N, 28*28), labels -> uint8 (N,) in 0..9.
+
+    Header: big-endian uint32 magic (2051 = 0x803 images: uint8, 3 dims; 2049 = 0x801
+    labels: 1 dim), item count N, then rows and cols for images; then N items of uint8.
+    """
+    magic, header_len, item = (2051, 16, 28 * 28) if kind == "images" else (2049, 8, 1)
     if len(content) < header_len:
+        raise CorruptDataError(f"{path}: truncated: {len(content)} bytes decompressed, shorter "
+                               f"than the {header_len}-byte IDX {kind} header")
+    header = [int(v) for v in np.frombuffer(content, dtype=">u4", count=header_len // 4)]
+    if header[0] != magic:
+        raise CorruptDataError(f"{path}: wrong IDX magic number {header[0]} (0x{header[0]:08x}); "
+                               f"expected {magic} for {kind} -- is this the right file?")
+    if kind == "images" and header[2:] != [28, 28]:
+        raise CorruptDataError(f"{path}: wrong image size {header[2]}x{header[3]}; "
+                               "expected 28x28")
+    n = header[1]
+    if len(content) != header_len + n * item:
         raise CorruptDataError(
-            f"{path}: truncated: {len(content)} bytes decompressed, shorter than the "
-            f"{header_len}-byte IDX {kind} header"
-        )
-    header = np.frombuffer(content, dtype=">u4", count=header_len // 4)
-    magic = int(header[0])
-    if magic != magic_expected:
-        raise CorruptDataError(
-            f"{path}: wrong IDX magic number {magic} (0x{magic:08x}); expected {magic_expected} "
-            f"for {kind} -- is this the right file?"
-        )
-    n = int(header[1])
-    if kind == "images":
-        rows, cols = int(header[2]), int(header[3])
-        if rows != 28 or cols != 28:
-            raise CorruptDataError(f"{path}: wrong image size {rows}x{cols}; expected 28x28")
-        item = rows * cols
-    else:
-        item = 1
-    expected_len = header_len + n * item
-    if len(content) != expected_len:
-        raise CorruptDataError(
-            f"{path}: wrong size: header says {n} {kind} -> {expected_len} bytes, "
-            f"but the decompressed file has {len(content)} bytes (truncated or corrupt)"
-        )
+            f"{path}: wrong size: header says {n} {kind} -> {header_len + n * item} bytes, "
+            f"but the decompressed file has {len(content)} bytes (truncated or corrupt)")
     arr = np.frombuffer(content, dtype=np.uint8, offset=header_len)
     if kind == "images":
         return arr.reshape(n, item)
@@ -200,9 +142,21 @@ def _decode_cached(path_str: str, size: int, mtime_ns: int, kind: str, dataset: 
     Keyed on (path, size, mtime) so a replaced file is re-read; results are read-only.
     """
     path = Path(path_str)
-    content = _decompress(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CorruptDataError(f"{path}: cannot read file ({e})") from e
+    try:
+        content = gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError
+        raise CorruptDataError(f"{path}: not a valid gzip file or truncated ({type(e).__name__}:"
+                               f" {e}); expected a complete gzipped IDX file (delete it and "
+                               "download it again)") from e
     arr = _parse_idx(path, content, kind)
-    _check_sha256(path, content, dataset)
+    expected, got = SHA256[dataset].get(path.name), hashlib.sha256(content).hexdigest()
+    if expected is not None and got != expected:
+        raise CorruptDataError(f"{path}: checksum mismatch: SHA-256 of the decompressed content "
+                               f"is {got}, expected {expected} (the original {dataset} file)")
     if kind == "images":
         out = np.divide(arr, np.float32(255.0), dtype=np.float32)  # x = pixel / 255
     else:
@@ -216,24 +170,17 @@ def _decode(path: Path, kind: str, dataset: str) -> np.ndarray:
     return _decode_cached(str(path.resolve()), st.st_size, st.st_mtime_ns, kind, dataset)
 
 
-# --------------------------------------------------------------------------------------------
-# Finding and downloading
-# --------------------------------------------------------------------------------------------
-
-def _not_found_message(dataset: str, fname: str, searched: list[str], errors: list[str]) -> str:
-    all_files = [f for pair in FILES.values() for f in pair]
-    lines = [
-        f"{dataset} file not found: {fname}.",
-        "Looked in: " + ("; ".join(searched) if searched else "(nowhere)") + ".",
-    ]
+# ---------------------------------------------------------------------- Finding and downloading
+def _not_found(dataset: str, fname: str, searched: list[str], errors=()):
+    files = ", ".join(f for pair in FILES.values() for f in pair)
+    lines = [f"{dataset} file not found: {fname}.",
+             "Looked in: " + ("; ".join(searched) if searched else "(nowhere)") + "."]
     if errors:
         lines.append("Download failed: " + " | ".join(errors))
-    lines.append(
-        f"Fix: put the four files {', '.join(all_files)} into a folder <DIR>/{dataset}/ and set "
-        f"the environment variable NBKIT_DATA=<DIR> (or pass data_dir=<DIR>/{dataset}), "
-        f"or place them in {cache_dir() / dataset}/."
-    )
-    return "\n".join(lines)
+    lines.append(f"Fix: put the four files {files} into a folder <DIR>/{dataset}/ and set the "
+                 f"environment variable NBKIT_DATA=<DIR> (or pass data_dir=<DIR>/{dataset}), "
+                 f"or place them in {cache_dir() / dataset}/.")
+    return DataNotFoundError("\n".join(lines))
 
 
 def _download(dataset: str, fname: str, searched: list[str]) -> Path:
@@ -242,17 +189,14 @@ def _download(dataset: str, fname: str, searched: list[str]) -> Path:
 
     errors = []
     for base in MIRRORS[dataset]:
-        url = base + fname
         try:
-            path = pooch.retrieve(
-                url, known_hash=f"sha256:{ARCHIVE_SHA256[dataset][fname]}", fname=fname,
+            return Path(pooch.retrieve(
+                base + fname, known_hash=f"sha256:{ARCHIVE_SHA256[dataset][fname]}", fname=fname,
                 path=cache_dir() / dataset,
-                downloader=pooch.HTTPDownloader(progressbar=True, timeout=_DOWNLOAD_TIMEOUT),
-            )
-            return Path(path)
+                downloader=pooch.HTTPDownloader(progressbar=True, timeout=_DOWNLOAD_TIMEOUT)))
         except Exception as e:  # noqa: BLE001 -- any failure: try the next mirror
-            errors.append(f"{url}: {type(e).__name__}: {e}")
-    raise DataNotFoundError(_not_found_message(dataset, fname, searched, errors))
+            errors.append(f"{base + fname}: {type(e).__name__}: {e}")
+    raise _not_found(dataset, fname, searched, errors)
 
 
 def _path(dataset: str, fname: str, data_dir, download: bool) -> Path:
@@ -261,7 +205,7 @@ def _path(dataset: str, fname: str, data_dir, download: bool) -> Path:
         p = Path(data_dir).expanduser() / fname
         if p.is_file():
             return p
-        raise DataNotFoundError(_not_found_message(dataset, fname, [f"data_dir={p.parent}"], []))
+        raise _not_found(dataset, fname, [f"data_dir={p.parent}"])
     env = os.environ.get("NBKIT_DATA")
     p = Path(env).expanduser() / dataset / fname if env else None
     if p is not None and p.is_file():
@@ -273,15 +217,14 @@ def _path(dataset: str, fname: str, data_dir, download: bool) -> Path:
         return _download(dataset, fname, searched)
     if cached.is_file():
         return cached
-    raise DataNotFoundError(_not_found_message(dataset, fname, searched, []))
+    raise _not_found(dataset, fname, searched)
 
 
 def _load_idx_dataset(dataset: str, split: str, data_dir, download: bool):
     if split not in FILES:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    img_name, lab_name = FILES[split]
-    X = _decode(_path(dataset, img_name, data_dir, download), "images", dataset)
-    y = _decode(_path(dataset, lab_name, data_dir, download), "labels", dataset)
+    X, y = (_decode(_path(dataset, f, data_dir, download), kind, dataset)
+            for f, kind in zip(FILES[split], ("images", "labels"), strict=True))
     if X.shape[0] != y.shape[0]:
         raise CorruptDataError(f"{dataset} {split}: {X.shape[0]} images but {y.shape[0]} labels")
     return X, y

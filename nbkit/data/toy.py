@@ -72,18 +72,12 @@ def make_circles(n: int = 200, noise: float = 0.1, factor: float = 0.5, rng=None
     noise = validate.number(noise, "noise", "make_circles", low=0)
     factor = validate.number(factor, "factor", "make_circles", 0, 1, low_open=True,
                              high_open=True)
-    rng = as_generator(rng)
-    n_out = n - n // 2
-    n_in = n // 2
-    t_out = rng.uniform(0, 2 * np.pi, n_out)
-    t_in = rng.uniform(0, 2 * np.pi, n_in)
-    X = np.concatenate([
-        np.column_stack([np.cos(t_out), np.sin(t_out)]),
-        factor * np.column_stack([np.cos(t_in), np.sin(t_in)]),
-    ])
-    X = X + noise * rng.standard_normal(X.shape)
-    y = np.concatenate([np.zeros(n_out, dtype=np.int64), np.ones(n_in, dtype=np.int64)])
-    return _shuffle_xy(X, y, rng)
+    rng, n_out = as_generator(rng), n - n // 2
+    t = rng.uniform(0, 2 * np.pi, n)  # the outer circle's angles, then the inner one's
+    X = np.column_stack([np.cos(t), np.sin(t)])
+    X[n_out:] *= factor
+    X += noise * rng.standard_normal(X.shape)
+    return _shuffle_xy(X, (np.arange(n) >= n_out).astype(np.int64), rng)
 
 
 @accepts_seed

@@ -2,19 +2,29 @@
 
     nbkit release [ASSIGNMENT ...] [--check] [--root DIR] [--timeout S]
     nbkit grade ASSIGNMENT SUBMISSION_OR_FOLDER ... [--csv FILE] [--json FILE]
-                [--feedback DIR] [--jobs N] [--timeout S] [--wall S] [--memory-mb M]
-                [--no-sandbox] [--root DIR]
+                [--feedback DIR] [--resume] [--shard K/N] [--jobs N] [--timeout S]
+                [--wall S] [--memory-mb M] [--no-sandbox] [--root DIR]
     nbkit report RESULTS ... [--out DIR] [--nbgrader-course DIR [--feedback DIR]]
 
 Exit codes: 0 success (every submission has a row), 1 ``release --check`` found differences,
-2 usage or authoring error, or no sandbox can be made (the message says what is missing).
+2 usage or authoring error, or no sandbox can be made (the message says what is missing),
+128 + the signal when SIGINT or SIGTERM stopped ``nbkit grade`` (finished rows are written:
+rerun with ``--resume``).
 """
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
+
+
+def _shard(text: str) -> tuple[int, int]:
+    k, _, n = text.partition("/")
+    if not (k.isdigit() and n.isdigit() and 1 <= int(k) <= int(n)):
+        raise argparse.ArgumentTypeError(f"expected K/N with 1 <= K <= N, e.g. 1/4; got {text!r}")
+    return int(k), int(n)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--memory-mb", type=int, default=None,
                    help="memory of each kernel's process tree (default: the assignment's, "
                         "else 2048)")
+    g.add_argument("--resume", action="store_true",
+                   help="keep the rows of the --json file whose submission and assignment are "
+                        "unchanged; grade the rest")
+    g.add_argument("--shard", type=_shard, default=None, metavar="K/N",
+                   help="grade only shard K of N (submissions split by a hash of the student's "
+                        "name; merge the shards' files with `nbkit report`)")
     g.add_argument("--no-sandbox", dest="sandbox", action="store_false",
                    help="grade without an OS sandbox (UNSAFE; rows are marked 'unsandboxed')")
     g.add_argument("--root", help="course folder holding solutions/ (default: found from cwd)")
@@ -69,12 +85,27 @@ def main(argv: list[str] | None = None) -> int:
 
             return release(root, args.assignments or None, check=args.check,
                            timeout=args.timeout)
-        from nbkit.grading.grade import grade
+        from nbkit.grading.grade import Interrupted, grade
 
-        grade(root, args.assignment, args.submissions, csv_path=args.csv_path,
-              json_path=args.json_path, feedback_dir=args.feedback_dir, jobs=args.jobs,
-              timeout=args.timeout, wall=args.wall, memory_mb=args.memory_mb,
-              sandbox=args.sandbox)
+        caught = []
+
+        def stop(signum, frame):  # before the grading loop takes over: clean up like Ctrl-C
+            caught.append(signum)
+            raise KeyboardInterrupt
+
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, stop)
+        try:
+            grade(root, args.assignment, args.submissions, csv_path=args.csv_path,
+                  json_path=args.json_path, feedback_dir=args.feedback_dir, jobs=args.jobs,
+                  timeout=args.timeout, wall=args.wall, memory_mb=args.memory_mb,
+                  sandbox=args.sandbox, resume=args.resume, shard=args.shard, keep=False)
+        except Interrupted as exc:
+            print(f"nbkit: {exc}", file=sys.stderr)
+            return 128 + exc.signum
+        except KeyboardInterrupt:
+            print("nbkit: interrupted; rerun with --resume", file=sys.stderr)
+            return 128 + (caught[0] if caught else signal.SIGINT)
         return 0
     except GradingError as exc:
         print(f"nbkit: error: {exc}", file=sys.stderr)

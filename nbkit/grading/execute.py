@@ -4,10 +4,11 @@
 grading needs from each cell: its status (``ok``, ``error``, ``timeout``, ``not_run`` after the
 kernel died, ``skipped`` for markdown/raw/empty cells), its error (exception type, message,
 traceback; capped) and the records of :mod:`nbkit.grading.checks` it published (at most
-:data:`MAX_RECORDS` per cell, :data:`MAX_RECORD_BYTES` in all). Messages are taken only from the
-reply to the grader's own request for that cell. Other outputs are not kept; a cell whose output
-exceeds :data:`MAX_OUTPUT_BYTES` or :data:`MAX_MESSAGES` messages is stopped like a cell that
-hangs.
+:data:`MAX_RECORDS` per cell, :data:`MAX_RECORD_BYTES` for the whole notebook). Messages are
+taken only from the reply to the grader's own request for that cell. Other outputs are not kept;
+a cell whose output exceeds :data:`MAX_OUTPUT_BYTES` or :data:`MAX_MESSAGES` messages is stopped
+like a cell that hangs, and no single message larger than :data:`MAX_OUTPUT_BYTES` is ever
+received (ZMQ drops it before the grader holds it in memory).
 
 A cell that exceeds ``timeout`` seconds is interrupted (an ``interrupt_request`` message); if it
 still does not finish, the kernel is killed and a **new** kernel is started for the next cells:
@@ -67,6 +68,7 @@ class NotebookRun:
     restarts: int = 0
     message: str = ""
     seconds: float = 0.0
+    record_bytes: int = 0  # records kept so far, all cells together (<= MAX_RECORD_BYTES)
 
 
 @dataclass
@@ -137,6 +139,8 @@ class Kernel:
             await km.start_kernel(stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                   stdin=subprocess.DEVNULL, **kwargs)
             kernel.kc = km.client()
+            # sockets made from now on refuse oversized messages (before they are in memory)
+            kernel.kc.context.setsockopt(zmq.MAXMSGSIZE, MAX_OUTPUT_BYTES)
             kernel.kc.start_channels()
             await kernel.kc.wait_for_ready(timeout=STARTUP_TIMEOUT)
             if sandbox is not None:
@@ -180,10 +184,11 @@ def _size(data) -> int:
 
 
 class _Collector:
-    """Keeps the records and the error of one cell from its iopub messages."""
+    """Keeps the records and the error of one cell from its iopub messages; ``notebook``
+    carries the record budget shared by all cells of the run."""
 
-    def __init__(self, run: CellRun):
-        self.run, self.output_bytes, self.record_bytes, self.messages = run, 0, 0, 0
+    def __init__(self, run: CellRun, notebook: NotebookRun):
+        self.run, self.notebook, self.output_bytes, self.messages = run, notebook, 0, 0
         self.idle = False
 
     def __call__(self, msg: dict) -> None:
@@ -196,8 +201,8 @@ class _Collector:
         elif kind in ("display_data", "execute_result", "update_display_data"):
             payload = (content.get("data") or {}).get(RECORD_MIMETYPE)
             if isinstance(payload, dict) and len(self.run.records) < MAX_RECORDS \
-                    and self.record_bytes + size <= MAX_RECORD_BYTES:
-                self.record_bytes += size
+                    and self.notebook.record_bytes + size <= MAX_RECORD_BYTES:
+                self.notebook.record_bytes += size
                 self.run.records.append(payload)
         elif kind == "error" and self.run.error is None:
             self.run.error = _error(content.get("ename", ""), content.get("evalue", ""),
@@ -235,10 +240,11 @@ async def _await_reply(kernel: Kernel, msg_id: str, deadline: float,
     return reply
 
 
-async def _run_cell(kernel: Kernel, source: str, run: CellRun, timeout: float) -> str:
+async def _run_cell(kernel: Kernel, source: str, run: CellRun, timeout: float,
+                    notebook: NotebookRun) -> str:
     """Execute one cell; sets ``run``; returns ``"ok"``, ``"restart"`` (kill the kernel and
     start a new one) or ``"dead"``."""
-    collect = _Collector(run)
+    collect = _Collector(run, notebook)
     msg_id = kernel.kc.execute(source, store_history=False, allow_stdin=False,
                                stop_on_error=False)
     reply = await _await_reply(kernel, msg_id, time.monotonic() + timeout, collect)
@@ -288,7 +294,7 @@ async def run_cells(sources: list[str | None], launch: Launch, *,
                 result.message = f"the notebook exceeded its {wall:g} s limit"
                 result.timed_out = True
                 break
-            outcome = await _run_cell(kernel, sources[i], run, left)
+            outcome = await _run_cell(kernel, sources[i], run, left, result)
             result.timed_out |= run.status == "timeout"
             if outcome == "dead":
                 result.kernel_died = True

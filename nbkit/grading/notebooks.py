@@ -12,9 +12,13 @@ from __future__ import annotations
 import copy
 import json
 import os
+import sys
 from pathlib import Path
 
-import nbformat
+# jsonschema (below nbformat) imports rfc3987-syntax where it is installed (jupyter-events wants
+# it), which compiles a grammar for ~2 s; no notebook schema uses the "iri" format it checks.
+sys.modules.setdefault("rfc3987_syntax", None)
+import nbformat  # noqa: E402
 
 SOURCE_DIR = "solutions"
 RELEASE_DIR = "exercises"
@@ -123,6 +127,7 @@ def write_notebook(nb, path: str | os.PathLike) -> None:
 
 
 MAX_NOTEBOOK_BYTES = 50_000_000
+MAX_CELLS = 2000  # a course notebook has tens; parsing is linear in cells and blocks the grader
 
 
 def parse_submission(data: bytes):
@@ -134,12 +139,17 @@ def parse_submission(data: bytes):
     try:
         text = data.decode("utf-8")
         raw = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ValueError(f"not a JSON notebook: {exc}") from None
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"not a JSON notebook: {type(exc).__name__}: {exc}"[:300]) from None
     if not isinstance(raw, dict) or not isinstance(raw.get("nbformat"), int):
         raise ValueError("not a notebook: no nbformat version")
     if raw["nbformat"] not in (3, 4):
         raise ValueError(f"unsupported nbformat version {raw['nbformat']} (expected 3 or 4)")
+    n_cells = sum(len(c) for c in [raw.get("cells"), *(w.get("cells") for w in (
+        raw.get("worksheets") if isinstance(raw.get("worksheets"), list) else [])
+        if isinstance(w, dict))] if isinstance(c, list))
+    if n_cells > MAX_CELLS:
+        raise ValueError(f"the notebook has {n_cells} cells, more than the {MAX_CELLS} allowed")
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # noqa: BLE001

@@ -17,7 +17,6 @@ from __future__ import annotations
 import copy
 import difflib
 import logging
-import shutil
 from pathlib import Path
 
 from nbgrader.preprocessors import (
@@ -198,7 +197,3 @@ def _all_files(folder: Path) -> list[Path]:
     return [p.relative_to(folder) for p in sorted(folder.rglob("*"))
             if p.is_file() and not any(part in _IGNORED for part in p.relative_to(folder).parts)]
 
-
-def clean_release_dir(root: Path, assignment: str) -> None:
-    """Remove ``exercises/<assignment>/`` (used by tests and authors renaming an assignment)."""
-    shutil.rmtree(Path(root) / RELEASE_DIR / assignment, ignore_errors=True)

@@ -238,15 +238,6 @@ class Cgroup:
                 pass
         return out
 
-    def peak_mb(self) -> float | None:
-        names = ("memory.peak",) if self.version == 2 else ("memory.max_usage_in_bytes",)
-        for name in names:
-            try:
-                return int((self.dirs[0] / name).read_text()) / 2**20
-            except (OSError, ValueError):
-                pass
-        return None
-
     def close(self) -> None:
         """Kill every process left in the cgroup, then remove it."""
         if self.version == 2 and self.dirs:
@@ -367,12 +358,21 @@ class Sandbox:
         return [bwrap, *binds, *caps, "--", *drop, *userns, *inner]
 
     def seal(self) -> None:
-        """Once the kernel has bound its sockets: as root, hand the run folder to root, so the
-        kernel can no longer create, replace or grow anything in it (the only host folder it
-        could write)."""
+        """Once the kernel has bound its sockets, take the run folder (the only host folder it
+        could write) away from it, so it can no longer create, replace or grow anything there:
+        as root, hand the folder to root; as a normal user (the kernel has our uid), move its
+        entries to a new folder, remove the old one (which also detaches the sandbox's bind of
+        it) and leave a symlink to the new one for the grader's own paths."""
         if self.root_mode:
             os.chown(self.run_dir, 0, 0)
             os.chmod(self.run_dir, 0o755)
+            return
+        sealed = self.dir / "run-sealed"
+        sealed.mkdir(mode=0o700)
+        for name in os.listdir(self.run_dir):
+            os.rename(self.run_dir / name, sealed / name)
+        os.rmdir(self.run_dir)
+        os.symlink(sealed.name, self.run_dir)
 
     def preexec(self) -> None:
         """Runs in the forked child before ``bwrap`` starts: join the cgroup, set rlimits."""

@@ -15,13 +15,16 @@
   ``name``, ``name-2``, ... and a warning.
 * In a per-student folder the student's other regular files (not symlinks, at most
   :data:`MAX_FILES` files and :data:`MAX_FILES_BYTES` bytes) go into the kernel's working folder.
+* Nothing is read by :func:`collect`: :meth:`Submission.read` reads a submission when it is
+  graded, so a class of hundreds is never in memory at once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .notebooks import MAX_NOTEBOOK_BYTES
@@ -33,14 +36,27 @@ _SKIP_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
 
 @dataclass
 class Submission:
-    """One submitted notebook: ``path`` as given, its bytes or why it is ``unreadable``."""
+    """One submitted notebook: ``path`` as given, the student's name and own folder."""
 
     path: Path
     student: str
-    data: bytes | None = None
-    problem: str | None = None
     folder: Path | None = None  # the student's own folder (per-student layouts only)
-    files: dict[str, bytes] = field(default_factory=dict)
+
+    def read(self, warn=print) -> tuple[bytes, dict[str, bytes]]:
+        """The notebook's bytes and the student's other files; ``ValueError`` (why it is
+        unreadable) for anything but a regular file reached without symlinks."""
+        data = read_regular(self.path)
+        files = _own_files(self.folder, self.path, warn) if self.folder is not None else {}
+        return data, files
+
+
+def fingerprint(data: bytes, files: dict[str, bytes]) -> str:
+    """SHA-256 of a submission: its notebook and, by name, the other files graded with it."""
+    h = hashlib.sha256(data)
+    for name in sorted(files):
+        h.update(b"\0" + name.encode("utf-8", "surrogateescape") + b"\0")
+        h.update(hashlib.sha256(files[name]).digest())
+    return h.hexdigest()
 
 
 def _kind(mode: int) -> str:
@@ -138,7 +154,7 @@ def _own_files(folder: Path, notebook: Path, warn) -> dict[str, bytes]:
 
 
 def collect(paths: list[str], assignment: str, warn=print) -> list[Submission]:
-    """Submissions for the files and folders ``paths`` (as given), named and read."""
+    """Submissions for the files and folders ``paths`` (as given), named (not read)."""
     subs: list[Submission] = []
     for arg in paths:
         given = Path(arg)
@@ -169,12 +185,4 @@ def collect(paths: list[str], assignment: str, warn=print) -> list[Submission]:
                 warn(f"warning: {sub.path}: another submission is also named {sub.student!r}; "
                      f"this row is {new!r}")
                 sub.student = new
-    for sub in subs:
-        try:
-            sub.data = read_regular(sub.path)
-        except ValueError as exc:
-            sub.problem = str(exc)
-            continue
-        if sub.folder is not None:
-            sub.files = _own_files(sub.folder, sub.path, warn)
     return subs
