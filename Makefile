@@ -23,7 +23,7 @@ JOBS ?= 2
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[lab,grading,hub,site,test,dev]'
+	$(BIN)/python -m pip install -q -e '.[lab,grading,hub,site,test,dev,torch]'
 	touch $(STAMP)
 
 # What live slides need besides jupyterlab-rise (web/install-lab-extras says what and why).

@@ -263,37 +263,50 @@ def test_feedback_never_shows_hidden_tests(example):
 # --------------------------------------------------------------------------------------------
 # honest variants of another assignment: loops, einsum, float32, stripped metadata
 # --------------------------------------------------------------------------------------------
+LINEAR_INIT = """
+class Linear:
+    def __init__(self, n_in, n_out, rng, dtype=np.float64):
+        std = np.sqrt(2.0 / (n_in + n_out))
+        self.W = (rng.standard_normal((n_in, n_out)) * std).astype(dtype)
+        self.b = np.zeros(n_out, dtype=dtype)
+
+    def update(self, lr):
+        self.W = self.W - lr * self.dW
+        self.b = self.b - lr * self.db
+"""
 HONEST_03 = {
-    "loops": {"forward": '''
-def linear_forward(X, W, b):
-    Y = np.zeros((X.shape[0], W.shape[1]))
-    for n in range(X.shape[0]):
-        for m in range(W.shape[1]):
-            Y[n, m] = sum(X[n, d] * W[d, m] for d in range(X.shape[1])) + b[m]
-    return Y''', "backward": '''
-def linear_backward(dY, X, W):
-    dX = np.zeros(X.shape)
-    dW = np.zeros(W.shape)
-    for n in range(X.shape[0]):
-        dX[n] = W @ dY[n]
-        dW += np.outer(X[n], dY[n])
-    return dX, dW, np.sum(dY, axis=0)'''},
-    "einsum": {"forward": '''
-def linear_forward(X, W, b):
-    return np.einsum("nd,dm->nm", X, W) + b''', "backward": '''
-def linear_backward(dY, X, W):
-    return np.einsum("nm,dm->nd", dY, W), np.einsum("nd,nm->dm", X, dY), dY.sum(0)'''},
-    "float32": {"forward": '''
-def linear_forward(X, W, b):
-    X, W, b = (np.asarray(a, dtype=np.float32) for a in (X, W, b))
-    return X @ W + b''', "loss": '''
-def mse_loss(Y, T):
-    Y, T = np.asarray(Y, np.float32), np.asarray(T, np.float32)
-    R = Y - T
-    return float(0.5 * np.sum(R * R) / Y.shape[0]), R / Y.shape[0]''', "backward": '''
-def linear_backward(dY, X, W):
-    dY, X, W = (np.asarray(a, dtype=np.float32) for a in (dY, X, W))
-    return dY @ W.T, X.T @ dY, dY.sum(axis=0)'''},
+    "loops": {"linear": LINEAR_INIT + '''
+    def fprop(self, X):
+        self.X = X
+        Y = np.zeros((X.shape[0], self.W.shape[1]))
+        for n in range(X.shape[0]):
+            for m in range(self.W.shape[1]):
+                Y[n, m] = sum(X[n, d] * self.W[d, m] for d in range(X.shape[1])) + self.b[m]
+        return Y
+
+    def bprop(self, dY):
+        X = self.X
+        dX, self.dW = np.zeros(X.shape), np.zeros(self.W.shape)
+        for n in range(X.shape[0]):
+            dX[n] = self.W @ dY[n]
+            self.dW += np.outer(X[n], dY[n])
+        self.db = np.sum(dY, axis=0)
+        return dX'''},
+    "einsum": {"linear": LINEAR_INIT + '''
+    def fprop(self, X):
+        self.X = X
+        return np.einsum("nd,dm->nm", X, self.W) + self.b
+
+    def bprop(self, dY):
+        self.dW, self.db = np.einsum("nd,nm->dm", self.X, dY), dY.sum(0)
+        return np.einsum("nm,dm->nd", dY, self.W)''', "loss": '''
+class MSELoss:
+    def fprop(self, Y, T):
+        self.R = Y - T
+        return float(np.einsum("nm,nm->", self.R, self.R)) / (2 * len(Y))
+
+    def bprop(self):
+        return self.R / len(self.R)'''},
 }
 
 
@@ -302,23 +315,27 @@ HONEST_04 = {
 def softmax(Z):
     Z = np.asarray(Z, dtype=np.float32)
     E = np.exp(Z - Z.max(axis=1, keepdims=True))
-    return E / E.sum(axis=1, keepdims=True)''', "loss": '''
-def cross_entropy(Z, y):
-    Z = np.asarray(Z, dtype=np.float32)
-    m = Z.max(axis=1, keepdims=True)
-    lse = m[:, 0] + np.log(np.exp(Z - m).sum(axis=1))
-    return float(np.mean(lse - Z[np.arange(len(y)), y]))'''},
+    return E / E.sum(axis=1, keepdims=True)'''},
     "loops": {"onehot": '''
 def one_hot(y, K):
     Y = np.zeros((len(y), K))
     for n, k in enumerate(y):
         Y[n, k] = 1.0
-    return Y''', "grad": '''
-def cross_entropy_backward(Z, y):
-    P = softmax(Z)
-    for n in range(len(y)):
-        P[n, y[n]] -= 1.0
-    return P / len(y)'''},
+    return Y''', "loss": '''
+class SoftmaxCrossEntropy:
+    def fprop(self, Z, y):
+        self.Z, self.y = Z, y
+        total = 0.0
+        for n in range(len(y)):
+            m = Z[n].max()
+            total += m + np.log(np.exp(Z[n] - m).sum()) - Z[n, y[n]]
+        return float(total / len(y))
+
+    def bprop(self):
+        P = softmax(self.Z).copy()
+        for n in range(len(self.y)):
+            P[n, self.y[n]] -= 1.0
+        return P / len(self.y)'''},
 }
 
 

@@ -83,17 +83,31 @@ def test_a_missing_name_is_an_error():
 
 DELEGATIONS = {
     "02_activations": ("sigmoid", """
-from nbkit.layers import Sigmoid
-def sigmoid(Z):
-    return Sigmoid().forward(Z)
-def sigmoid_backward(dA, A):
-    return dA * A * (1 - A)""", "test_sigmoid_forward", "nbkit.layers.Sigmoid"),
-    "03_linear_layer": ("forward", """
-from nbkit.layers import Linear
-def linear_forward(X, W, b):
-    layer = Linear(*W.shape, dtype=np.float64)
-    layer.W.value, layer.b.value = W, b
-    return layer.forward(X)""", "test_forward", "nbkit.layers.Linear"),
+from nbkit.layers import Sigmoid as NbkitSigmoid
+class Sigmoid:
+    def fprop(self, Z):
+        self.layer = NbkitSigmoid()
+        return self.layer.forward(Z)
+    def bprop(self, dA):
+        return self.layer.backward(dA)
+    def update(self, lr):
+        pass""", "test_sigmoid_forward", "nbkit.layers.Sigmoid"),
+    "03_linear_layer": ("linear", """
+from nbkit.layers import Linear as NbkitLinear
+class Linear:
+    def __init__(self, n_in, n_out, rng, dtype=np.float64):
+        self.layer = NbkitLinear(n_in, n_out, rng=rng, dtype=dtype)
+        self.W, self.b = self.layer.W.value, self.layer.b.value
+    def fprop(self, X):
+        self.layer.W.value, self.layer.b.value = self.W, self.b
+        return self.layer.forward(X)
+    def bprop(self, dY):
+        dX = self.layer.backward(dY)
+        self.dW, self.db = self.layer.W.grad, self.layer.b.grad
+        return dX
+    def update(self, lr):
+        self.W, self.b = self.W - lr * self.dW, self.b - lr * self.db""", "test_forward",
+                        "nbkit.layers.Linear"),
     "07_gradient_checking": ("numerical_gradient", """
 import nbkit.gradcheck
 def numerical_gradient(f, x):

@@ -23,6 +23,10 @@ def _pyproject_requirements():
     return dict(_split(r) for r in reqs)
 
 
+# conda-forge names that differ from PyPI's
+CONDA_TO_PYPI = {"pytorch": "torch"}
+
+
 def _conda_requirements():
     reqs = {}
     in_deps = False
@@ -34,7 +38,7 @@ def _conda_requirements():
         if in_deps and item:
             name, spec = _split(item.group(1))
             if name not in {"python", "pip"}:
-                reqs[name] = spec
+                reqs[CONDA_TO_PYPI.get(name, name)] = spec
     return reqs
 
 
