@@ -73,6 +73,8 @@ DPI = CSS_DPI * PIXEL_RATIO
 MAX_WIDTH_PX = 860
 MAX_HEIGHT_PX = 500
 MIN_FONT_PT = 9
+MULTI_SELECT_HINT = ("<small>Ctrl-click (⌘-click on a Mac) picks several; Shift-click a "
+                     "range</small>")
 STYLE = {
     "font.size": 10,
     "axes.titlesize": 10.5,
@@ -145,11 +147,11 @@ def new_figure(width=MAX_WIDTH_PX, height=340, ncols=1, nrows=1, **subplot_kw):
 def reuse_figure(fig, key, build, size):
     """The axes of a figure laid out for ``key``, ready to draw the changing part on.
 
-    ``size`` = (width, height) in CSS px of a new figure; ``build(fig) -> axes`` lays it out (axes, labels, and whatever does not change
-    with the data). With ``fig=None`` a new figure is made and built; a figure built for
-    another ``key`` is cleared and rebuilt; a figure built for ``key`` keeps its axes (ticks,
-    layout, static artists) and loses only what was drawn after ``build``. Returns
-    ``(fig, axes)``.
+    ``size`` = (width, height) in CSS px of a new figure; ``build(fig) -> axes`` lays it out
+    (axes, labels, and whatever does not change with the data). With ``fig=None`` a new
+    figure is made and built; a figure built for another ``key`` is cleared and rebuilt; a
+    figure built for ``key`` keeps its axes (ticks, layout, static artists) and loses only
+    what was drawn after ``build``. Returns ``(fig, axes)``.
     """
     state = getattr(fig, "_nbkit_reuse", None)
     if state is not None and state[0] == key:
@@ -306,7 +308,9 @@ class FigureBox(widgets.Box):
     - ``rows``: optional list of lists of control names, one row each;
     - ``on_change(box, change)``: optional hook run before the redraw (e.g. to reset sliders);
     - ``beside``: controls in a column left of the picture instead of rows above it;
-    - ``extra``: optional widgets shown after the controls (buttons, hints).
+    - ``extra``: optional widgets shown after the controls (buttons, hints);
+    - ``panel``: optional widget holding the controls, laid out by the caller (instead of
+      ``rows``).
 
     The PNGs of the last ``CACHE_SIZE`` control settings are kept, so going back to a setting
     costs nothing. A draw that fails shows its error under the controls (the previous picture
@@ -318,7 +322,7 @@ class FigureBox(widgets.Box):
     CACHE_SIZE = 64
 
     def __init__(self, controls, draw, description, *, rows=None, on_change=None,
-                 beside=False, extra=()):
+                 beside=False, extra=(), panel=None):
         self.controls = dict(controls)
         self.image = widgets.Image(format="png")
         self.message = widgets.HTML(layout=widgets.Layout(margin="0 0 0 8px"))
@@ -328,8 +332,9 @@ class FigureBox(widgets.Box):
         rows = rows or [list(self.controls)]
         row_layout = widgets.Layout(flex_flow="column" if beside else "row wrap",
                                     align_items="flex-start")
-        boxes = [widgets.Box([self.controls[name] for name in row], layout=row_layout)
-                 for row in rows]
+        boxes = [panel] if panel is not None else [
+            widgets.Box([self.controls[name] for name in row], layout=row_layout)
+            for row in rows]
         panel = widgets.VBox([*boxes, *extra, self.message],
                              layout=widgets.Layout(flex="0 0 auto"))
         layout = widgets.Layout(display="flex", flex_flow="row" if beside else "column",

@@ -18,12 +18,11 @@ every example are dead: they pass no gradient at all.
 from functools import lru_cache
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from nbkit import validate
 from nbkit.activations import ACTIVATIONS
 from nbkit.threads import blas_thread_limit
-from matplotlib.ticker import MaxNLocator
-
 from nbkit.widgets._base import (
     MAX_WIDTH_PX,
     MIN_FONT_PT,
@@ -113,9 +112,9 @@ def compute_vanishing_gradients(depth=10, width=64, init_scale=1.0, activations=
 def _build_vanishing(fig):
     axes = fig.subplots(1, 3)
     ax_g, ax_d, ax_f = axes
-    ax_g.set_ylabel(r"$\Vert\partial L/\partial W_\ell\Vert$ (log scale)")
-    ax_d.set(ylabel=r"$\Vert\partial L/\partial z_\ell\Vert$ (log scale)",
-             title=r"Error signal $\Vert\partial L/\partial z_\ell\Vert$ per layer")
+    ax_g.set_ylabel(r"‖∂L/∂W$_\ell$‖ (log scale)")
+    ax_d.set(ylabel=r"‖∂L/∂z$_\ell$‖ (log scale)",
+             title=r"Error signal ‖∂L/∂z$_\ell$‖ per layer")
     log_scale(ax_g)
     log_scale(ax_d)
     ax_f.set(ylabel=r"mean $f'(z_\ell)$", title="Mean slope f′ per layer", ylim=(0, 1.05))
@@ -156,7 +155,7 @@ def plot_vanishing_gradients(stats, init_scale=None, *, fig=None):
             ax_d.plot(layer, np.where(s["dz_norm"] > 0, s["dz_norm"], np.nan), **style)
         ax_f.plot(layer, s["mean_fprime"], **style)
     scale = "" if init_scale is None else f" (init scale {init_scale:.3g})"
-    ax_g.set_title(r"Weight gradient $\Vert\partial L/\partial W_\ell\Vert$" + scale)
+    ax_g.set_title(r"Weight gradient ‖∂L/∂W$_\ell$‖" + scale)
     for ax in (ax_g, ax_d, ax_f):
         ax.set_xlim(0.5, depth + 0.5)
         ax.autoscale_view(scalex=False)

@@ -12,12 +12,11 @@ computes the same function and receives the same gradient: the symmetry is never
 """
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from nbkit import init as initializers
 from nbkit import validate
 from nbkit.threads import blas_thread_limit
-from matplotlib.ticker import MaxNLocator
-
 from nbkit.widgets._base import (
     MAX_WIDTH_PX,
     OKABE_ITO,
