@@ -54,12 +54,14 @@ from nbkit.widgets.gradients import (
     plot_vanishing_gradients,
     vanishing_gradients_widget,
 )
+from nbkit.widgets.graph import draw_graph
 from nbkit.widgets.init_variance import (
     compute_init_statistics,
     init_variance_widget,
     plot_init_statistics,
 )
 from nbkit.widgets.learning_curves import plot_histories, plot_learning_curve
+from nbkit.widgets.playground import PlaygroundRun, playground_widget, plot_playground
 from nbkit.widgets.trajectories import (
     SURFACES,
     compute_trajectories,
@@ -80,4 +82,5 @@ __all__ = [
     "compute_dropout_masks", "plot_dropout", "dropout_widget",
     "train_snapshots", "compute_decision_boundary", "plot_decision_boundary",
     "decision_boundary_widget",
+    "PlaygroundRun", "plot_playground", "playground_widget", "draw_graph",
 ]
