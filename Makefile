@@ -70,6 +70,7 @@ test: $(STAMP) lint test-unit test-notebooks test-exercises
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	bash -n .ci/run
 
 test-unit: $(STAMP) $(LAB_EXTRAS) $(WEB_ASSETS)
 	$(BIN)/pytest -n $(JOBS) --dist loadfile --timeout 600 tests

@@ -324,8 +324,10 @@ def test_slides_offline_in_chromium(site, tmp_path):
             page.keyboard.press("Space")
             page.wait_for_function(f"location.hash !== {json.dumps(seen[-1])}")
             seen.append(page.evaluate("location.hash"))
-        page.wait_for_timeout(500)
-        assert page.locator("section.present .MathJax_CHTML").count() > 0
+        # MathJax typesets the slide it lands on; on a loaded machine that takes a while
+        page.wait_for_function(
+            "document.querySelectorAll('section.present .MathJax_CHTML').length > 0",
+            timeout=30_000)
         page.screenshot(path=str(SHOTS / "slides-advanced.png"))
         assert not page.evaluate(
             "[...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.src)")
