@@ -97,6 +97,7 @@ release: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_speed
 	$(BIN)/python -m benchmarks.update_rules
+	$(BIN)/python -m benchmarks.widget_speed
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.train_speed --smoke

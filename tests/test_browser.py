@@ -9,8 +9,9 @@ pixel ratio 2 are shared by all tests of this module. For every lecture with wid
 - after Run All, every live widget is crisp, fits a 1366×768 laptop (at most 600 px tall, no
   wider than the notebook column), and redraws after keypresses on one of its sliders: the
   time from keydown to the new picture decoded in the page is measured and asserted
-  (median ≤ 0.25 s, worst ≤ 0.5 s; ``NBKIT_BROWSER_SLACK`` multiplies both on a machine busy
-  with other work);
+  (median ≤ 0.25 s, worst ≤ 0.5 s on a quiet machine; both are multiplied by the machine's
+  load, the 1-minute load average per core when it is above 1, measured in the same run, and
+  by ``NBKIT_BROWSER_SLACK`` if set);
 - saved, its kernel shut down and reopened, every widget still shows its picture (the widget
   state saved with the notebook, web/lab/overrides.json);
 - no page error, no console error, no traceback, nothing requested outside 127.0.0.1.
@@ -40,8 +41,7 @@ SHOTS = Path("/tmp/nbkit-browser")
 WIDTH, HEIGHT, RATIO = 1366, 768, 2
 MAX_WIDGET_HEIGHT = 600
 MIN_PIXELS_PER_CSS_PX = 1.5
-SLACK = float(os.environ.get("NBKIT_BROWSER_SLACK", "1"))
-MEDIAN_LATENCY, WORST_LATENCY = 0.25 * SLACK, 0.5 * SLACK
+MEDIAN_LATENCY, WORST_LATENCY = 0.25, 0.5
 PRESSES = 3
 # the slider each widget is measured with (its description); the first slider otherwise
 SLIDER = {"decision_boundary_widget": "training step", "playground_widget": "×10 steps",
@@ -95,8 +95,9 @@ def page(tmp_path_factory):
 
 
 def _open(page, lab, name):
+    """Open one notebook alone (a workspace of its own, reset: no tab of another lecture)."""
     base, token, _ = lab
-    page.goto(f"{base}/lab/tree/{name}?token={token}")
+    page.goto(f"{base}/lab/workspaces/{Path(name).stem}/tree/{name}?reset&token={token}")
     page.locator(".jp-Notebook").first.wait_for()
     expect(page.locator(".jp-StatusBar-Widget").get_by_text(
         re.compile(r"\|\s*Idle\s*$"))).to_have_count(1)
@@ -243,10 +244,13 @@ def test_widgets_in_a_real_browser(lab, page, lecture):
             out.screenshot(path=str(SHOTS / f"{lecture.stem}-{i}-{name}@{RATIO}x.png"))
         _no_errors(page)
         every = [s for values in latencies.values() for s in values]
-        _record(lecture.stem, latencies)
-        assert statistics.median(every) <= MEDIAN_LATENCY and max(every) <= WORST_LATENCY, (
+        slack = _slack()
+        _record(lecture.stem, latencies, slack)
+        assert (statistics.median(every) <= MEDIAN_LATENCY * slack
+                and max(every) <= WORST_LATENCY * slack), (
             f"{lecture.stem}: keypress to new picture median {statistics.median(every):.3f} s, "
-            f"worst {max(every):.3f} s: {latencies}")
+            f"worst {max(every):.3f} s (allowed {MEDIAN_LATENCY} / {WORST_LATENCY} s × load "
+            f"{slack:.2f}): {latencies}")
 
         # saved, kernel shut down, reopened (the next day): the pictures are still there
         page.keyboard.press("Control+s")
@@ -277,8 +281,15 @@ def _shut_down_kernels(base, token):
             f"{base}/api/kernels/{kernel['id']}", method="DELETE", headers=headers)).close()
 
 
-def _record(stem, latencies):
+def _slack():
+    """How much slower than quiet the machine is now: load average per core (at least 1),
+    times NBKIT_BROWSER_SLACK (default 1)."""
+    load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    return max(1.0, load) * float(os.environ.get("NBKIT_BROWSER_SLACK", "1"))
+
+
+def _record(stem, latencies, slack):
     path = SHOTS / "latency.json"
     data = json.loads(path.read_text()) if path.exists() else {}
-    data[stem] = latencies
+    data[stem] = {"seconds": latencies, "load_slack": slack}
     path.write_text(json.dumps(data, indent=1))

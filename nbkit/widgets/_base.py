@@ -218,8 +218,9 @@ def lay_out(fig):
 
     The first call takes over the figure's constrained-layout engine (the figure then has
     none of its own, so a redraw does not lay it out again); later calls re-run it only when
-    :func:`_layout_signature` changed. A redraw that only moves data skips the layout, which is
-    most of the cost of drawing a small figure."""
+    a text is longer (or has more lines) than when it was last laid out (:func:`_fits`). A
+    redraw that only moves data skips the layout, which is most of the cost of drawing a small
+    figure."""
     engine = fig.get_layout_engine()
     if isinstance(engine, ConstrainedLayoutEngine):
         fig._nbkit_layout = engine
@@ -227,9 +228,30 @@ def lay_out(fig):
     if getattr(fig, "_nbkit_layout", None) is None:
         return
     signature = _layout_signature(fig)
-    if getattr(fig, "_nbkit_signature", None) != signature:
+    if not _fits(signature, getattr(fig, "_nbkit_signature", None)):
         fig._nbkit_layout.execute(fig)
         fig._nbkit_signature = signature
+
+
+def _fits(signature, laid_out):
+    """Whether texts of ``signature`` fit the space laid out for ``laid_out``: the same texts,
+    each with at most as many lines and characters (shorter texts leave a little space, never
+    clip)."""
+    if laid_out is None or len(signature) != len(laid_out):
+        return False
+    with contextlib.suppress(TypeError):  # a text was added or removed: lay out again
+        return _fits_each(signature, laid_out)
+    return False
+
+
+def _fits_each(signature, laid_out):
+    for new, old in zip(signature, laid_out, strict=True):
+        if isinstance(new, tuple) and new and isinstance(new[0], tuple):
+            if not _fits(new, old):
+                return False
+        elif len(new) != len(old) or any(a > b for a, b in zip(new, old, strict=True)):
+            return False
+    return True
 
 
 def log_scale(ax, axis="y"):
