@@ -43,6 +43,7 @@ MAX_WIDGET_HEIGHT = 600
 MIN_PIXELS_PER_CSS_PX = 1.5
 MEDIAN_LATENCY, WORST_LATENCY = 0.25, 0.5
 PRESSES = 3
+RUN_ALL_MS = 300_000  # a lecture runs in < 60 s on a quiet 2-core machine; CI runs 2 at once
 # the slider each widget is measured with (its description); the first slider otherwise
 SLIDER = {"decision_boundary_widget": "training step", "playground_widget": "×10 steps",
           "init_variance_widget": "weight std", "optimizer_widget": "learning rate"}
@@ -117,10 +118,12 @@ def _run_all(page):
                 raise
 
 
-def _widget_outputs(page):
-    """The output areas of the cells that call a widget, in notebook order."""
+def _widget_outputs(page, count):
+    """The output areas of the ``count`` cells that call a widget, in notebook order (waits
+    until Lab has rendered them all: it renders cells below the screen while idle)."""
     cells = page.locator(".jp-CodeCell").filter(
         has=page.locator(".jp-InputArea", has_text=re.compile(r"_widget\(")))
+    expect(cells).to_have_count(count)
     return [cells.nth(i).locator(".jp-OutputArea") for i in range(cells.count())]
 
 
@@ -144,6 +147,7 @@ def _crispness(img):
 
 
 def _check_picture(out, where):
+    out.scroll_into_view_if_needed()  # Lab renders the outputs of a cell once it is near the screen
     img = _picture(out)
     img.scroll_into_view_if_needed()
     expect(img).to_have_attribute("src", re.compile(r"^(blob|data):"))
@@ -223,18 +227,18 @@ def test_widgets_in_a_real_browser(lab, page, lecture):
     try:
         _open(page, lab, lecture.name)
         column = page.locator(".jp-Notebook").first.bounding_box()
-        outputs = _widget_outputs(page)
+        outputs = _widget_outputs(page, len(calls))
         assert len(outputs) == len(calls)
         for out, name in zip(outputs, calls, strict=True):  # as committed: saved pictures
             _check_picture(out, f"{lecture.stem} {name} (committed)")
 
         page.wait_for_timeout(1000)  # let the kernel's channels connect
         _run_all(page)
-        outputs = _widget_outputs(page)
+        outputs = _widget_outputs(page, len(calls))
         for out in outputs:
             expect(out.locator("img.widget-image")).to_have_attribute("src", re.compile("^blob:"))
         expect(page.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
-            "data-status", "idle")
+            "data-status", "idle", timeout=RUN_ALL_MS)
         latencies = {}
         for i, (out, name) in enumerate(zip(outputs, calls, strict=True)):
             where = f"{lecture.stem} {name}"
@@ -262,7 +266,7 @@ def test_widgets_in_a_real_browser(lab, page, lecture):
         _shut_down_kernels(base, token)
         _open(page, lab, lecture.name)
         page.wait_for_timeout(2000)  # the widget manager restores the saved state
-        for out, name in zip(_widget_outputs(page), calls, strict=True):
+        for out, name in zip(_widget_outputs(page, len(calls)), calls, strict=True):
             _check_picture(out, f"{lecture.stem} {name} (reopened after save)")
         page.screenshot(path=str(SHOTS / f"{lecture.stem}-reopened@{RATIO}x.png"))
         _no_errors(page)
