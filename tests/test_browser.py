@@ -8,10 +8,10 @@ pixel ratio 2 are shared by all tests of this module. For every lecture with wid
   (image pixels ≥ 1.5× its CSS size) and no "Error displaying widget";
 - after Run All, every live widget is crisp, fits a 1366×768 laptop (at most 600 px tall, no
   wider than the notebook column), and redraws after keypresses on one of its sliders: the
-  time from keydown to the new picture decoded in the page is measured and asserted
-  (median ≤ 0.25 s, worst ≤ 0.5 s on a quiet machine; both are multiplied by the machine's
-  load, the 1-minute load average per core when it is above 1, measured in the same run, and
-  by ``NBKIT_BROWSER_SLACK`` if set);
+  time from keydown to the new picture decoded in the page is measured, divided by the
+  machine's load when it was measured (the 1-minute load average per core when above 1, times
+  ``NBKIT_BROWSER_SLACK`` if set) and asserted over all presses of all lectures (median ≤
+  0.25 s, worst ≤ 0.5 s) and per lecture (worst ≤ 1 s);
 - saved, its kernel shut down and reopened, every widget still shows its picture (the widget
   state saved with the notebook, web/lab/overrides.json);
 - no page error, no console error, no traceback, nothing requested outside 127.0.0.1.
@@ -48,6 +48,7 @@ RUN_ALL_MS = 300_000  # a lecture runs in < 60 s on a quiet 2-core machine; CI r
 SLIDER = {"decision_boundary_widget": "training step", "playground_widget": "×10 steps",
           "init_variance_widget": "weight std", "optimizer_widget": "learning rate"}
 expect = None
+MEASURED = []  # every keypress-to-picture latency of the module, divided by the load then
 
 if not Path(browser.CHROMIUM).exists():
     pytest.skip(f"{browser.CHROMIUM} not found: install Debian's chromium to run the browser test",
@@ -250,11 +251,10 @@ def test_widgets_in_a_real_browser(lab, page, lecture):
         every = [s for values in latencies.values() for s in values]
         slack = _slack()
         _record(lecture.stem, latencies, slack)
-        assert (statistics.median(every) <= MEDIAN_LATENCY * slack
-                and max(every) <= WORST_LATENCY * slack), (
-            f"{lecture.stem}: keypress to new picture median {statistics.median(every):.3f} s, "
-            f"worst {max(every):.3f} s (allowed {MEDIAN_LATENCY} / {WORST_LATENCY} s × load "
-            f"{slack:.2f}): {latencies}")
+        MEASURED.extend(s / slack for s in every)
+        assert max(every) <= 2 * WORST_LATENCY * slack, (  # a single widget far too slow
+            f"{lecture.stem}: keypress to new picture worst {max(every):.3f} s (allowed "
+            f"2 × {WORST_LATENCY} s × load {slack:.2f}): {latencies}")
 
         # saved, kernel shut down, reopened (the next day): the pictures are still there
         page.keyboard.press("Control+s")
@@ -297,3 +297,14 @@ def _record(stem, latencies, slack):
     data = json.loads(path.read_text()) if path.exists() else {}
     data[stem] = {"seconds": latencies, "load_slack": slack}
     path.write_text(json.dumps(data, indent=1))
+
+
+def test_redraw_latency_over_every_widget():
+    """The issue's targets over every keypress of every widget lecture (run after them):
+    median ≤ 0.25 s and worst ≤ 0.5 s, each latency divided by the load when it was measured."""
+    if len(MEASURED) < PRESSES * len(WIDGET_LECTURES):
+        pytest.skip("needs every widget lecture's measurements (run the whole module)")
+    median, worst = statistics.median(MEASURED), max(MEASURED)
+    assert median <= MEDIAN_LATENCY and worst <= WORST_LATENCY, (
+        f"keypress to new picture, load-scaled: median {median:.3f} s, worst {worst:.3f} s "
+        f"over {len(MEASURED)} presses (see {SHOTS / 'latency.json'})")
