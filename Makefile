@@ -17,7 +17,7 @@ export PATH := $(BIN):$(PATH)
 export MPLBACKEND := Agg
 JOBS ?= 2
 
-.PHONY: install lab test test-unit test-notebooks test-exercises lint release bench bench-smoke clean \
+.PHONY: install lab lab-instructor test test-unit test-notebooks test-exercises lint release bench bench-smoke clean \
 	slides site
 
 $(STAMP): pyproject.toml
@@ -49,8 +49,16 @@ site: $(STAMP) $(WEB_ASSETS)
 
 # JupyterLab refuses to run as root (e.g. in a container) unless told it may.
 LAB_ROOT_FLAG := $(if $(filter 0,$(shell id -u)),--ServerApp.allow_root=True,)
+# `make lab` is the students' Lab: the lecture index rendered (Markdown opens as a preview,
+# web/lab/overrides.json), no news pop-up, and none of nbgrader's instructor UI
+# (web/lab/student: formgrader, "Create Assignment", course and assignment lists, its menu).
+# `make lab-instructor` is the same Lab with nbgrader's whole UI.
+LAB_CMD = env -u MPLBACKEND $(BIN)/jupyter lab --notebook-dir=. $(LAB_ROOT_FLAG)
 lab: $(STAMP) $(LAB_EXTRAS)
-	env -u MPLBACKEND $(BIN)/jupyter lab --notebook-dir=. $(LAB_ROOT_FLAG) README.md
+	JUPYTER_CONFIG_PATH=$(abspath web/lab/student) $(LAB_CMD) lectures/README.md
+
+lab-instructor: $(STAMP) $(LAB_EXTRAS)
+	$(LAB_CMD) README.md
 
 # The suite runs $(JOBS) pytest workers on as many cores: one BLAS thread each avoids
 # oversubscription (which makes NumPy training up to 20x slower). Benchmarks use all threads.
@@ -89,6 +97,7 @@ release: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.train_speed
 	$(BIN)/python -m benchmarks.update_rules
+	$(BIN)/python -m benchmarks.widget_speed
 
 bench-smoke: $(STAMP)
 	$(BIN)/python -m benchmarks.train_speed --smoke

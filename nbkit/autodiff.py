@@ -345,88 +345,12 @@ def trace_table(output, inputs=None):
 def draw_graph(output, ax=None, *, inputs=None, max_nodes=200):
     """Draw the computational graph of ``output`` with matplotlib; return the Figure.
 
-    Layered layout: column = depth (longest path from a leaf), so inputs are on the left and
-    ``output`` on the right; within a column nodes are ordered by the mean height of their
-    children. One box (one Text) per node with its trace name and label, its op, ``data`` and
-    ``grad`` (call ``output.backward()`` first to see gradients); one arrow per operand edge.
-    ``ax``: draw into this Axes (its figure is returned); by default a new
-    ``matplotlib.figure.Figure`` (no pyplot) sized to the graph. Graphs with more than
-    ``max_nodes`` nodes are refused (ValueError): they would be unreadable.
+    The drawing lives with the other pictures: see :func:`nbkit.widgets.graph.draw_graph`
+    (imported here when first called, so ``nbkit.autodiff`` needs no matplotlib).
     """
-    from matplotlib.figure import Figure
-    from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
+    from nbkit.widgets.graph import draw_graph as draw
 
-    graph = _Graph(output, inputs)
-    if len(graph.order) > max_nodes:
-        raise ValueError(f"draw_graph: the graph has {len(graph.order)} nodes, more than "
-                         f"max_nodes={max_nodes}; pass a larger max_nodes to draw it anyway")
-    # column = depth, except that a constant sits just left of the first op that uses it
-    column = dict(graph.depth)
-    for v in reversed(graph.order):  # deepest first: the shallowest user has the last word
-        for child in v._prev:
-            if not graph.is_variable(child):
-                column[child] = max(0, graph.depth[v] - 1)
-    n_layers = max(column.values()) + 1
-    layers = [[] for _ in range(n_layers)]
-    for v in graph.order:
-        layers[column[v]].append(v)
-
-    xstep, ystep, box_w, box_h = 1.3, 1.0, 0.95, 0.8
-    pos = {}
-    for d, layer in enumerate(layers):
-        def key(v):  # barycentre heuristic (fewer crossings); constants at the bottom
-            if not v._prev:
-                return (not graph.is_variable(v), 0.0, v._id)
-            return (False, -sum(pos[c][1] for c in v._prev) / len(v._prev), v._id)
-
-        layer.sort(key=key)
-        for i, v in enumerate(layer):
-            pos[v] = (d * xstep, ((len(layer) - 1) / 2 - i) * ystep)
-
-    tallest = max(len(layer) for layer in layers)
-    if ax is None:
-        fig = Figure(figsize=(max(4.0, 2.0 * n_layers), max(2.5, 1.05 * tallest + 0.6)),
-                     layout="constrained")
-        ax = fig.add_subplot()
-    else:
-        fig = ax.figure
-
-    for v in graph.order:
-        x, y = pos[v]
-        name = graph.names[v]
-        if v._prev:
-            head, what, color = name, f"= {graph.expression(v)}", "#cfe2f3"
-        elif graph.is_variable(v):
-            head, what, color = name, f"= {graph.input_names[v]} (input)", "#d9ead3"
-        else:
-            head, what, color = "constant", f"{_num(v.data)}", "#eeeeee"
-        if v is output:
-            color = "#fce5cd"
-        if v.label and v.label not in what:
-            head = f"{head} · {v.label}"
-        ax.add_patch(FancyBboxPatch((x - box_w / 2, y - box_h / 2), box_w, box_h,
-                                    boxstyle="round,pad=0.0,rounding_size=0.06", fc=color,
-                                    ec="0.3", lw=0.8, zorder=2))
-        text = f"{head}\n{what}\ndata {_fmt(v.data)}\ngrad {_fmt(v.grad)}"
-        ax.text(x, y, text, ha="center", va="center", fontsize=7.5, family="monospace", zorder=3)
-
-    for v in graph.order:
-        for child in dict.fromkeys(v._prev):  # one arrow for a * a
-            (xc, yc), (xp, yp) = pos[child], pos[v]
-            ax.add_patch(FancyArrowPatch((xc + box_w / 2, yc), (xp - box_w / 2, yp),
-                                         arrowstyle="-|>", mutation_scale=10, color="0.35",
-                                         lw=0.9, zorder=1, shrinkA=0, shrinkB=0))
-
-    ax.set_xlim(-box_w / 2 - 0.15, (n_layers - 1) * xstep + box_w / 2 + 0.15)
-    half = (tallest - 1) / 2 * ystep + box_h / 2 + 0.15
-    ax.set_ylim(-half, half)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.spines[:].set_visible(False)
-    title = output.label or graph.names[output]
-    ax.set_title(f"Computational graph of {title} = {_fmt(output.data)} "
-                 f"({len(graph.order)} nodes)")
-    return fig
+    return draw(output, ax, inputs=inputs, max_nodes=max_nodes)
 
 
 # ============================================================================ tiny MLP

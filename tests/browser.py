@@ -23,6 +23,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
+REPO = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -62,25 +63,35 @@ def _wait_until_up(url: str, proc, log: Path, what: str, seconds: float = 60) ->
 
 
 @contextlib.contextmanager
-def jupyterlab(tmp_path: Path, notebooks):
+def jupyterlab(tmp_path: Path, notebooks, *, config_path=None, quiet_settings=True):
     """A JupyterLab server of our own with copies of ``notebooks`` in a temporary root.
 
     Yields ``(base_url, token, root)``; settings, workspaces, runtime and config folders are
-    temporary too (no news or update checks). Stops the server by its PID.
+    temporary too. ``quiet_settings`` writes user settings without news or update checks
+    (False: only the environment's overrides.json decides, as in ``make lab``);
+    ``config_path``: an extra Jupyter config folder (``JUPYTER_CONFIG_PATH``, e.g.
+    web/lab/student). Stops the server by its PID.
     """
     root, settings, workspaces, runtime, config = (
         tmp_path / d for d in ("root", "settings", "workspaces", "runtime", "config"))
     for d in (root, workspaces, runtime, config):
         d.mkdir()
     for notebook in notebooks:
-        shutil.copy(notebook, root / Path(notebook).name)
-    notification = settings / "@jupyterlab" / "apputils-extension"
-    notification.mkdir(parents=True)
-    (notification / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+        notebook = Path(notebook)
+        target = root / (notebook.name if notebook.is_absolute() else notebook)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(notebook if notebook.is_absolute() else REPO / notebook, target)
+    settings.mkdir()
+    if quiet_settings:
+        notification = settings / "@jupyterlab" / "apputils-extension"
+        notification.mkdir(parents=True)
+        (notification / "notification.jupyterlab-settings").write_text(
+            json.dumps({"fetchNews": "false", "checkForUpdates": False}))
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(runtime), JUPYTER_CONFIG_DIR=str(config),
                MPLBACKEND="Agg")
+    if config_path is not None:
+        env["JUPYTER_CONFIG_PATH"] = str(config_path)
     cmd = [
         sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
@@ -134,10 +145,12 @@ def static_server(folder: Path):
 
 
 @contextlib.contextmanager
-def chromium(sync_api, tmp_path: Path, *, width=1400, height=1000, scale=1, block_outside=False):
+def chromium(sync_api, tmp_path: Path, *, width=1400, height=1000, scale=1, block_outside=False,
+             errors=None):
     """A headless Chromium page; yields ``(page, requests)`` where ``requests`` collects the URL
     of every request and websocket the page opened. With ``block_outside``, every request that
-    would leave 127.0.0.1 is aborted (and still recorded)."""
+    would leave 127.0.0.1 is aborted (and still recorded). ``errors``: a list that collects
+    every uncaught page error and console error of the page."""
     requests: list[str] = []
     with sync_api.sync_playwright() as pw:
         context = pw.chromium.launch_persistent_context(
@@ -150,6 +163,10 @@ def chromium(sync_api, tmp_path: Path, *, width=1400, height=1000, scale=1, bloc
                 context.route(lambda url: not is_local(url), lambda route: route.abort())
             page = context.pages[0] if context.pages else context.new_page()
             page.on("websocket", lambda ws: requests.append(ws.url))
+            if errors is not None:
+                page.on("pageerror", lambda err: errors.append(f"pageerror: {err}"))
+                page.on("console", lambda msg: msg.type == "error" and errors.append(
+                    f"console: {msg.text}"))
             page.set_default_timeout(TIMEOUT_MS)
             yield page, requests
         finally:

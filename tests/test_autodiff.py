@@ -310,7 +310,7 @@ def test_draw_graph_figure():
     assert ax.get_xticks().size == 0 and ax.get_yticks().size == 0
     texts = [t.get_text() for t in ax.texts]
     assert any("grad 5.500" in t and "x1" in t for t in texts)
-    assert any("= ln v_{-1}" in t for t in texts)
+    assert any("= ln v₋₁" in t for t in texts)  # readable trace names, not v_{-1}
     fig.savefig(io.BytesIO(), format="png", dpi=40)  # renders
 
 

@@ -259,7 +259,7 @@ def test_plots_return_labelled_figures_without_pyplot():
         for ax in plot_axes:
             assert ax.get_title(), name
             assert ax.get_xlabel() and ax.get_ylabel(), (name, ax.get_title())
-        png = show(fig)._repr_mimebundle_()
+        png, _ = show(fig)._repr_mimebundle_()
         assert png["text/plain"].startswith("<figure")
 
 
@@ -328,13 +328,12 @@ def test_boundary_widget_step_slider_uses_cached_training():
 
 def test_widget_display_bundle_is_deterministic():
     w = vanishing_gradients_widget(depth=3, width=16)
-    bundle = w._repr_mimebundle_()
+    bundle, metadata = w._repr_mimebundle_()
     assert set(bundle) == {"text/plain", "image/png",
                            "application/vnd.jupyter.widget-view+json"}
     assert not re.search(r"0x[0-9a-f]+|model_id", bundle["text/plain"])
-    assert bundle["text/plain"] == vanishing_gradients_widget(depth=3,
-                                                              width=16)._repr_mimebundle_()[
-        "text/plain"]
+    again, _ = vanishing_gradients_widget(depth=3, width=16)._repr_mimebundle_()
+    assert bundle["text/plain"] == again["text/plain"]
     json.dumps(bundle)  # serialisable as a notebook output
 
 
@@ -358,7 +357,7 @@ def test_plot_histories_one_line_per_run_from_epoch_1():
     assert len({(line.get_color(), str(line.get_linestyle())) for line in lines}) == 3
     assert ax.get_xlabel() == "epoch (from 1)" and ax.get_ylabel() == "mean training loss"
     assert ax.get_title() == "runs" and ax.get_yscale() == "log"
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b", "raw"]
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == ["a", "b", "raw"]
 
 
 def test_plot_histories_other_metric_and_labels():

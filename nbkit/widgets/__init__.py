@@ -6,18 +6,6 @@ Each picture has a pure ``compute_*`` function (arrays), a ``plot_*`` function r
 widget front end exists). ``show(fig)`` displays any Figure as a static PNG. One module per
 picture; everything is importable from ``nbkit.widgets``.
 
-widget                        what it shows
-============================  =========================================================
-vanishing_gradients_widget    ||dL/dW_l|| and ||dL/dz_l|| per layer, four activations
-init_variance_widget          activations/gradients per layer after initialization
-optimizer_widget              SGD, momentum, SGD 1/t = η/(1+t), Adagrad, Adam on 2-D
-activation_widget             f and f' of activation functions
-dropout_widget                which units one dropout step removes; train vs test
-decision_boundary_widget      a small net's decision regions on 2-D toy data over training
-plot_learning_curve           train vs validation curve with early-stopping marker
-plot_histories                one metric per epoch for several training runs
-============================  =========================================================
-=======
 =====================  ==========================  =============================================
 module                 widget / plot               what it shows
 =====================  ==========================  =============================================
@@ -29,6 +17,8 @@ dropout                dropout_widget              units one dropout step remove
 decision_boundary      decision_boundary_widget    a small net's decision regions over training
 learning_curves        plot_learning_curve         train vs validation, early-stopping marker
 learning_curves        plot_histories              one metric per epoch for several runs
+playground             playground_widget           train a small net on 2-D data live (play/pause)
+graph                  draw_graph                  an autodiff graph (lecture 03), static
 =====================  ==========================  =============================================
 
 ``_base`` holds the palette, figure -> PNG and :class:`FigureBox`; ``_mlp`` the deep probe net
@@ -54,12 +44,14 @@ from nbkit.widgets.gradients import (
     plot_vanishing_gradients,
     vanishing_gradients_widget,
 )
+from nbkit.widgets.graph import draw_graph
 from nbkit.widgets.init_variance import (
     compute_init_statistics,
     init_variance_widget,
     plot_init_statistics,
 )
 from nbkit.widgets.learning_curves import plot_histories, plot_learning_curve
+from nbkit.widgets.playground import PlaygroundRun, playground_widget, plot_playground
 from nbkit.widgets.trajectories import (
     SURFACES,
     compute_trajectories,
@@ -80,4 +72,5 @@ __all__ = [
     "compute_dropout_masks", "plot_dropout", "dropout_widget",
     "train_snapshots", "compute_decision_boundary", "plot_decision_boundary",
     "decision_boundary_widget",
+    "PlaygroundRun", "plot_playground", "playground_widget", "draw_graph",
 ]

@@ -6,7 +6,15 @@ import numpy as np
 
 from nbkit import data, layers, losses, optim, train, validate
 from nbkit.threads import blas_thread_limit
-from nbkit.widgets._base import PALETTE, FigureBox, new_figure, slider_style
+from nbkit.widgets._base import (
+    MARKERS,
+    PALETTE,
+    FigureBox,
+    control_style,
+    reuse_figure,
+    slider_layout,
+    styled,
+)
 
 TOY_DATASETS = {
     "spirals": lambda seed: data.make_spirals(n=300, classes=3, noise=0.2, rng=seed),
@@ -74,8 +82,19 @@ def _model_at(dataset, hidden, lr, step, seed, max_steps=1000):
     return model, X, y, snaps[k]
 
 
-def plot_decision_boundary(model, X, y, title="Decision boundary"):
-    """Data points coloured by class over the predicted class regions (shade = confidence)."""
+def _build_boundary(fig):
+    ax = fig.subplots()
+    ax.set(xlabel="x₁", ylabel="x₂")
+    ax.grid(False)
+    return np.array([ax])
+
+
+@styled
+def plot_decision_boundary(model, X, y, title="Decision boundary", *, fig=None,
+                           size=(500, 440)):
+    """Data points coloured by class (and marker shape) over the predicted class regions
+    (shade = confidence), one legend right of the picture. ``fig``: a figure this function drew
+    before, redrawn in place; ``size``: (width, height) in CSS px of a new figure."""
     pad = 0.3
     xlim = (float(X[:, 0].min()) - pad, float(X[:, 0].max()) + pad)
     ylim = (float(X[:, 1].min()) - pad, float(X[:, 1].max()) + pad)
@@ -84,19 +103,17 @@ def plot_decision_boundary(model, X, y, title="Decision boundary"):
     colors = np.array([_rgb(c) for c in PALETTE[:K]])
     img = probs @ colors  # (n, n, 3): mix of class colours by probability
     img = 1 - 0.45 * (1 - img)  # lighten
-    fig, axes = new_figure(5.2, 4.6)
-    ax = axes[0, 0]
+    fig, (ax,) = reuse_figure(fig, ("boundary", size), _build_boundary, size)
     ax.imshow(img, origin="lower", extent=(*xlim, *ylim), aspect="auto", interpolation="bilinear")
     ax.contour(xx, yy, probs.argmax(-1), levels=np.arange(K) + 0.5, colors="k",
                linewidths=0.8)
-    markers = "osD^v"
     for k in range(K):
         sel = y == k
-        ax.scatter(X[sel, 0], X[sel, 1], s=14, color=PALETTE[k], edgecolors="k",
-                   linewidths=0.4, marker=markers[k % len(markers)], label=f"class {k}")
-    ax.set(xlim=xlim, ylim=ylim, xlabel="x₁", ylabel="x₂", title=title)
-    ax.legend(fontsize=7, loc="upper right")
-    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.11, top=0.9)
+        ax.scatter(X[sel, 0], X[sel, 1], s=16, color=PALETTE[k], edgecolors="k",
+                   linewidths=0.4, marker=MARKERS[k % len(MARKERS)], label=f"class {k}")
+    ax.set(xlim=xlim, ylim=ylim)
+    ax.set_title(title)
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper")
     return fig
 
 
@@ -110,19 +127,20 @@ def decision_boundary_widget(dataset="spirals", hidden=32, lr=0.003, seed=0):
     import ipywidgets as W
 
     validate.positive(lr, "lr", "decision_boundary_widget")
+    common = {"style": control_style(), "layout": slider_layout("300px")}
     controls = {
-        "dataset": W.Dropdown(options=list(TOY_DATASETS), value=dataset, description="data"),
+        "dataset": W.Dropdown(options=list(TOY_DATASETS), value=dataset, description="data",
+                              **common),
         "hidden": W.IntSlider(value=hidden, min=4, max=64, step=4, description="hidden units",
-                              continuous_update=False, style=slider_style()),
+                              continuous_update=False, **common),
         "step": W.IntSlider(value=200, min=0, max=1000, step=SNAPSHOT_EVERY,
-                            description="training step", continuous_update=False,
-                            style=slider_style()),
+                            description="training step", continuous_update=False, **common),
     }
 
-    def draw(dataset, hidden, step):
+    def draw(fig, dataset, hidden, step):
         model, X, y, (s, _, value, acc) = _model_at(dataset, hidden, lr, step, seed)
         return plot_decision_boundary(
-            model, X, y, f"{dataset}: step {s}, loss {value:.3f}, accuracy {acc:.0%}")
+            model, X, y, f"{dataset}: step {s}, loss {value:.3f}, accuracy {acc:.0%}", fig=fig)
 
     return FigureBox(controls, draw, "<decision boundary widget (needs a live kernel); static "
-                     "picture shown where widgets cannot render>")
+                     "picture shown where widgets cannot render>", beside=True)

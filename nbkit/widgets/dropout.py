@@ -3,7 +3,15 @@
 import numpy as np
 
 from nbkit import layers, validate
-from nbkit.widgets._base import OKABE_ITO, FigureBox, new_figure, slider_style
+from nbkit.widgets._base import (
+    MAX_WIDTH_PX,
+    OKABE_ITO,
+    FigureBox,
+    control_style,
+    reuse_figure,
+    slider_layout,
+    styled,
+)
 
 
 def compute_dropout_masks(sizes=(4, 8, 8, 3), p=0.5, seed=0):
@@ -52,6 +60,7 @@ def _draw_net(ax, sizes, masks, title):
     ax.set_xticks(xs, ["input"] + [f"hidden {i}" for i in range(1, len(sizes) - 1)]
                   + ["output"])
     ax.set_yticks([])
+    ax.grid(False)
     ax.set_xlim(-0.5, len(sizes) - 0.5)
     top = max(sizes) / 2 + 0.3
     ax.set_ylim(-top, top)
@@ -60,10 +69,13 @@ def _draw_net(ax, sizes, masks, title):
         ax.spines[side].set_visible(False)
 
 
-def plot_dropout(sizes, masks, p):
+@styled
+def plot_dropout(sizes, masks, p, *, fig=None):
     """Left: the thinned network of one training step (dropped units crossed out, their
-    connections greyed); right: the full network used at test time. Returns a Figure."""
-    fig, axes = new_figure(10, 3.8, ncols=2)
+    connections greyed); right: the full network used at test time. ``fig``: a figure this
+    function drew before, redrawn in place. Returns the Figure."""
+    fig, axes = reuse_figure(fig, ("dropout", tuple(sizes)),
+                             lambda fig: fig.subplots(1, 2, squeeze=False), (MAX_WIDTH_PX, 330))
     kept = sum(int(m.sum()) for m in masks[1:-1])
     total = sum(len(m) for m in masks[1:-1])
     _draw_net(axes[0, 0], sizes, masks,
@@ -71,7 +83,6 @@ def plot_dropout(sizes, masks, p):
               f"kept units scaled by 1/(1−p) = {1 / (1 - p):.2f}")
     _draw_net(axes[0, 1], sizes, [np.ones(len(m), dtype=bool) for m in masks],
               "Test time: every unit, no scaling\n(inverted dropout = identity in eval)")
-    fig.subplots_adjust(left=0.04, right=0.98, bottom=0.14, top=0.84, wspace=0.12)
     return fig
 
 
@@ -81,13 +92,15 @@ def dropout_widget(sizes=(4, 8, 8, 3), p=0.5):
 
     controls = {
         "p": W.FloatSlider(value=p, min=0.0, max=0.9, step=0.05, description="drop prob. p",
-                           continuous_update=False, style=slider_style()),
+                           continuous_update=False, style=control_style(),
+                           layout=slider_layout("280px")),
         "draw": W.IntSlider(value=0, min=0, max=50, description="training step (new mask)",
-                            continuous_update=False, style=slider_style()),
+                            continuous_update=False, style=control_style(),
+                            layout=slider_layout("360px")),
     }
 
-    def draw(p, draw):
-        return plot_dropout(sizes, compute_dropout_masks(sizes, p, seed=draw), p)
+    def draw(fig, p, draw):
+        return plot_dropout(sizes, compute_dropout_masks(sizes, p, seed=draw), p, fig=fig)
 
     return FigureBox(controls, draw, "<dropout widget (needs a live kernel); static picture "
                      "shown where widgets cannot render>")

@@ -18,17 +18,24 @@ every example are dead: they pass no gradient at all.
 from functools import lru_cache
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from nbkit import validate
 from nbkit.activations import ACTIVATIONS
 from nbkit.threads import blas_thread_limit
 from nbkit.widgets._base import (
+    MAX_WIDTH_PX,
+    MIN_FONT_PT,
     OKABE_ITO,
     FigureBox,
     activation_color,
     activation_label,
-    new_figure,
-    slider_style,
+    activation_linestyle,
+    control_style,
+    log_scale,
+    reuse_figure,
+    slider_layout,
+    styled,
 )
 from nbkit.widgets._mlp import ACT_NAMES, probe_data, run_probe
 
@@ -102,70 +109,81 @@ def compute_vanishing_gradients(depth=10, width=64, init_scale=1.0, activations=
     return out
 
 
-def plot_vanishing_gradients(stats, init_scale=None):
-    """Left: ||dL/dW_l|| per layer (log scale) per activation. Middle: the error signal
-    ||dL/dz_l|| per layer (log scale). Right: mean f'(z_l) per layer, with the bound
-    σ' <= 1/4. ``stats`` is the output of :func:`compute_vanishing_gradients`.
-    Returns a new Figure."""
+def _build_vanishing(fig):
+    axes = fig.subplots(1, 3)
+    ax_g, ax_d, ax_f = axes
+    ax_g.set_ylabel(r"‖∂L/∂W$_\ell$‖ (log scale)")
+    ax_d.set(ylabel=r"‖∂L/∂z$_\ell$‖ (log scale)",
+             title=r"Error signal ‖∂L/∂z$_\ell$‖ per layer")
+    log_scale(ax_g)
+    log_scale(ax_d)
+    ax_f.set(ylabel=r"mean $f'(z_\ell)$", title="Mean slope f′ per layer", ylim=(0, 1.05))
+    ax_f.axhline(0.25, color=OKABE_ITO["black"], ls=":", lw=1)
+    ax_f.annotate("σ′ ≤ 1/4", (0.02, 0.25), xycoords=("axes fraction", "data"),
+                  xytext=(0, 3), textcoords="offset points", fontsize=MIN_FONT_PT)
+    for ax in axes:
+        ax.set_xlabel(r"layer $\ell$ (1 = input side)")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    return axes
+
+
+@styled
+def plot_vanishing_gradients(stats, init_scale=None, *, fig=None):
+    """Left: the weight gradient ||dL/dW_l|| per layer (log scale) per activation. Middle: the
+    error signal ||dL/dz_l|| per layer (log scale), beside it, so the two stories can be told
+    apart. Right: mean f'(z_l) per layer, with the bound σ' <= 1/4. One legend above the
+    panels (dead ReLU units in it). ``stats`` is the output of
+    :func:`compute_vanishing_gradients`; exact zeros are not drawn on the log scales (the legend
+    says so). ``fig``: a figure this function drew before, redrawn in place. Returns the Figure.
+    """
     if not stats:
         raise ValueError("plot_vanishing_gradients: stats is empty")
-    fig, axes = new_figure(13.5, 3.8, ncols=3)
-    ax_g, ax_d, ax_f = axes[0]
+    fig, (ax_g, ax_d, ax_f) = reuse_figure(fig, "vanishing", _build_vanishing, (MAX_WIDTH_PX, 330))
     depth = len(next(iter(stats.values()))["grad_norm"])
     layer = np.arange(1, depth + 1)
-    tiny = 1e-30
     for a, s in stats.items():
-        color = activation_color(a)
+        style = {"color": activation_color(a), "ls": activation_linestyle(a), "marker": "o",
+                 "ms": 3.5}
         label = activation_label(a)
         if a in ("relu", "leaky_relu"):
-            label += f" (dead units: {100 * s['dead_fraction'].mean():.0f}%)"
-        style = "o--" if a == "leaky_relu" else "o-"  # distinguishable where it hides ReLU
-        ax_g.semilogy(layer, np.maximum(s["grad_norm"], tiny), style, color=color, ms=3,
-                      label=label)
+            label += f" ({100 * s['dead_fraction'].mean():.0f}% dead units)"
+        if np.any(s["grad_norm"] == 0):
+            label += ", zeros not drawn"
+        ax_g.plot(layer, np.where(s["grad_norm"] > 0, s["grad_norm"], np.nan), label=label,
+                  **style)
         if "dz_norm" in s:
-            ax_d.semilogy(layer, np.maximum(s["dz_norm"], tiny), style, color=color, ms=3,
-                          label=activation_label(a))
-        ax_f.plot(layer, s["mean_fprime"], style, color=color, ms=3,
-                  label=activation_label(a))
-    ax_f.axhline(0.25, color=OKABE_ITO["black"], ls="--", lw=1)
-    ax_f.annotate("max σ'(z) = 1/4", (1, 0.25), xytext=(0, 4), textcoords="offset points",
-                  fontsize=8)
-    scale = "" if init_scale is None else f", init scale {init_scale:.3g}"
-    ax_g.set(xlabel="layer l (1 = input side)", ylabel="weight gradient ||∂L/∂W_l||",
-             title=f"Weight gradient per layer{scale}")
-    ax_d.set(xlabel="layer l (1 = input side)", ylabel="error signal ||∂L/∂z_l||",
-             title="Error signal (delta) per layer")
-    ax_f.set(xlabel="layer l (1 = input side)", ylabel="mean f'(z_l)",
-             title="Mean derivative of the activation", ylim=(0, 1.05))
-    ax_g.legend(fontsize=8, loc="best")
-    ax_f.legend(fontsize=8, loc="center right")
+            ax_d.plot(layer, np.where(s["dz_norm"] > 0, s["dz_norm"], np.nan), **style)
+        ax_f.plot(layer, s["mean_fprime"], **style)
+    scale = "" if init_scale is None else f" (init scale {init_scale:.3g})"
+    ax_g.set_title(r"Weight gradient ‖∂L/∂W$_\ell$‖" + scale)
     for ax in (ax_g, ax_d, ax_f):
-        ax.grid(alpha=0.3)
         ax.set_xlim(0.5, depth + 0.5)
-    fig.subplots_adjust(left=0.06, right=0.985, bottom=0.13, top=0.9, wspace=0.3)
+        ax.autoscale_view(scalex=False)
+    fig.legend(*ax_g.get_legend_handles_labels(), loc="outside upper center",
+               ncols=min(len(stats), 4), frameon=False)
     return fig
 
 
 def vanishing_gradients_widget(depth=10, width=64, init_scale=1.0, seed=0):
-    """Sliders for depth, width and (log) init scale above the two plots of
+    """Sliders for depth, width and (log) init scale above the three panels of
     :func:`plot_vanishing_gradients`. Returns a :class:`~nbkit.widgets._base.FigureBox`."""
     import ipywidgets as W
 
-    style = slider_style()
+    common = {"continuous_update": False, "style": control_style(), "layout": slider_layout()}
     controls = {
         "depth": W.IntSlider(value=depth, min=2, max=MAX_DEPTH, step=1, description="depth",
-                             continuous_update=False, style=style),
+                             **common),
         "width": W.IntSlider(value=width, min=16, max=MAX_WIDTH, step=16, description="width",
-                             continuous_update=False, style=style),
+                             **common),
         "init_scale": W.FloatLogSlider(value=init_scale, base=10, min=-1, max=1, step=0.05,
                                        description="init scale (std·√n_in)",
-                                       continuous_update=False, style=style,
-                                       readout_format=".3g"),
+                                       readout_format=".3g",
+                                       **{**common, "layout": slider_layout("300px")}),
     }
 
-    def draw(depth, width, init_scale):
+    def draw(fig, depth, width, init_scale):
         stats = compute_vanishing_gradients(depth, width, init_scale, seed=seed)
-        return plot_vanishing_gradients(stats, init_scale)
+        return plot_vanishing_gradients(stats, init_scale, fig=fig)
 
     return FigureBox(controls, draw, "<vanishing gradients widget: sliders depth, width, init "
                      "scale (needs a live kernel); static picture shown where widgets cannot "

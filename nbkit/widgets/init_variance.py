@@ -12,17 +12,22 @@ computes the same function and receives the same gradient: the symmetry is never
 """
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from nbkit import init as initializers
 from nbkit import validate
 from nbkit.threads import blas_thread_limit
 from nbkit.widgets._base import (
+    MAX_WIDTH_PX,
     OKABE_ITO,
     PALETTE,
     FigureBox,
     activation_label,
-    new_figure,
-    slider_style,
+    control_style,
+    log_scale,
+    reuse_figure,
+    slider_layout,
+    styled,
 )
 from nbkit.widgets._mlp import ACT_NAMES, probe_data, run_probe
 
@@ -110,14 +115,14 @@ def compute_init_statistics(scheme="xavier_normal", activation="tanh", std=0.01,
     }
 
 
-def _ridgeline(ax, counts, edges, means, stds, color_cycle):
+def _ridgeline(ax, counts, edges, means, stds):
     """One histogram per layer, stacked vertically (layer 1 at the bottom), with a bar for
     mean ± std under each."""
     centers = 0.5 * (edges[:-1] + edges[1:])
     for l, c in enumerate(counts):
         height = c / max(c.max(), 1) * 0.85
-        ax.fill_between(centers, l + 1, l + 1 + height, color=color_cycle[l % len(color_cycle)],
-                        alpha=0.6, step="mid", lw=0)
+        ax.fill_between(centers, l + 1, l + 1 + height, color=PALETTE[l % 4], alpha=0.6,
+                        step="mid", lw=0)
     rows = np.arange(1, len(counts) + 1) + 0.03
     m = np.clip(means, edges[0], edges[-1])
     ax.hlines(rows, np.clip(m - stds, edges[0], edges[-1]), np.clip(m + stds, edges[0], edges[-1]),
@@ -128,45 +133,78 @@ def _ridgeline(ax, counts, edges, means, stds, color_cycle):
     ax.set_xlim(edges[0], edges[-1])
 
 
-def plot_init_statistics(stats, scheme=None, activation=None, std=None):
-    """Four panels for the output of :func:`compute_init_statistics`: activation and gradient
-    histograms per layer (bar = mean ± std), std per layer (log scale), and the activations of
-    the middle layer (examples × units; identical columns = symmetric units).
-    Returns a new Figure."""
-    hs = stats["activations"]
-    depth = len(hs)
-    fig, axes = new_figure(10, 6.4, ncols=2, nrows=2)
-    (ax_a, ax_g), (ax_s, ax_h) = axes
-    colors = [OKABE_ITO["blue"], OKABE_ITO["orange"], OKABE_ITO["green"], OKABE_ITO["purple"]]
-    _ridgeline(ax_a, *stats["act_hist"], stats["act_mean"], stats["act_std"], colors)
-    _ridgeline(ax_g, *stats["grad_hist"], stats["grad_mean"], stats["grad_std"], colors)
-    ax_a.set(xlabel="activation value h", ylabel="layer l",
+def _build_init(fig):
+    (ax_a, ax_g), (ax_s, ax_h) = axes = fig.subplots(2, 2)
+    ax_a.set(xlabel="activation value h", ylabel="layer ℓ",
              title="Activations per layer (bar: mean ± std)")
-    ax_g.set(xlabel="weight gradient ∂L/∂W", ylabel="layer l",
+    ax_g.set(xlabel="weight gradient ∂L/∂W", ylabel="layer ℓ",
              title="Weight gradients per layer (bar: mean ± std)")
     ax_g.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
+    ax_s.set(xlabel="layer ℓ (1 = input side)", ylabel="std (log scale)")
+    log_scale(ax_s)
+    ax_s.xaxis.set_major_locator(MaxNLocator(integer=True))
+    for ax in (ax_a, ax_g, ax_h):
+        ax.grid(False)
+    image = ax_h.imshow(np.zeros((16, 24)), aspect="auto", cmap="cividis",
+                        interpolation="nearest")
+    fig.colorbar(image, ax=ax_h, fraction=0.08, pad=0.02, label="h")
+    ax_h.set(xlabel="unit j", ylabel="example n")
+    ax_h.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_h.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax_h.grid(False)
+    fig._nbkit_image = image
+    return axes
+
+
+@styled
+def plot_init_statistics(stats, scheme=None, activation=None, std=None, *, fig=None):
+    """Four panels for the output of :func:`compute_init_statistics`: activation and gradient
+    histograms per layer (bar = mean ± std), std per layer (log scale; a std of exactly 0 is
+    stated, not drawn), and the activations of the middle layer (examples × units; identical
+    columns = symmetric units). ``fig``: a figure this function drew before, redrawn in place.
+    Returns the Figure."""
+    hs = stats["activations"]
+    depth = len(hs)
+    fig, axes = reuse_figure(fig, "init", _build_init, (MAX_WIDTH_PX, 470))
+    (ax_a, ax_g), (ax_s, ax_h) = axes
+    _ridgeline(ax_a, *stats["act_hist"], stats["act_mean"], stats["act_std"])
+    _ridgeline(ax_g, *stats["grad_hist"], stats["grad_mean"], stats["grad_std"])
 
     layer = np.arange(1, depth + 1)
-    tiny = 1e-12
-    ax_s.semilogy(layer, np.maximum(stats["act_std"], tiny), "o-", color=PALETTE[0],
-                  label="std of activations h_l")
-    ax_s.semilogy(layer, np.maximum(stats["grad_std"], tiny), "s-", color=PALETTE[1],
-                  label="std of gradients ∂L/∂W_l")
-    ax_s.set(xlabel="layer l (1 = input side)", ylabel="standard deviation (log scale)",
-             title="Spread per layer", xticks=layer)
-    ax_s.grid(alpha=0.3)
-    ax_s.legend(fontsize=8)
+    ax_s.set_autoscaley_on(True)
+    zeros = []
+    for key, marker, label in (("act_std", "o", "activations h_ℓ"),
+                               ("grad_std", "s", "gradients ∂L/∂W_ℓ")):
+        values = stats[key]
+        if np.all(values == 0):
+            zeros.append(label)
+            continue
+        ax_s.plot(layer, np.where(values > 0, values, np.nan), marker=marker, ms=4,
+                  label=label + (" (0 not drawn)" if np.any(values == 0) else ""))
+    ax_s.set_xlim(0.5, depth + 0.5)
+    ax_s.relim()
+    ax_s.autoscale_view(scalex=False)
+    if zeros:
+        ax_s.text(0.5, 0.5, "std = 0 exactly in every layer for\n" + " and ".join(zeros)
+                  + "\n(not drawn: a log scale has no 0)", transform=ax_s.transAxes,
+                  ha="center", va="center", color=OKABE_ITO["vermillion"])
+        if len(zeros) == 2:
+            ax_s.set_ylim(0.1, 10)
+    ax_s.set_title("Spread per layer")
+    if len(zeros) < 2:
+        ax_s.legend(loc="best")
 
     mid = (depth - 1) // 2
     h = hs[mid][:16, :24]
-    im = ax_h.imshow(h, aspect="auto", cmap="cividis", interpolation="nearest")
-    fig.colorbar(im, ax=ax_h, fraction=0.05)
+    image = fig._nbkit_image
+    image.set_data(h)
+    image.set_extent((-0.5, h.shape[1] - 0.5, h.shape[0] - 0.5, -0.5))
+    lo, hi = float(h.min()), float(h.max())
+    image.set_clim(*((lo, hi) if hi > lo else (lo - 0.5, lo + 0.5)))
     same = bool(stats["identical_units"][mid])
-    ax_h.set(xlabel="unit j", ylabel="example n",
-             title=f"Layer {mid + 1} activations"
-             + (": ALL UNITS IDENTICAL (symmetry)" if same else ""))
-    if same:
-        ax_h.title.set_color(OKABE_ITO["vermillion"])
+    ax_h.set_title(f"Layer {mid + 1} activations" + (": ALL UNITS IDENTICAL"
+                                                     if same else ""),
+                   color=OKABE_ITO["vermillion"] if same else "black")
 
     parts = []
     if scheme is not None:
@@ -177,40 +215,39 @@ def plot_init_statistics(stats, scheme=None, activation=None, std=None):
     if activation is not None:
         parts.append(activation_label(activation))
     fig.suptitle("Initialization: " + (", ".join(parts) if parts else "statistics per layer"))
-    fig.subplots_adjust(left=0.08, right=0.94, bottom=0.08, top=0.89, wspace=0.25, hspace=0.42)
     return fig
 
 
 def init_variance_widget(scheme="normal", activation="tanh", std=0.01, depth=8, width=100,
                          seed=0):
     """Dropdowns for the scheme and activation, a log slider for the weight std (used by the
-    N(0, std²) scheme) and a depth slider, above :func:`plot_init_statistics`.
+    N(0, std²) scheme) and a depth slider, in one row above :func:`plot_init_statistics`.
     Returns a :class:`~nbkit.widgets._base.FigureBox`."""
     import ipywidgets as W
 
-    style = slider_style()
+    common = {"style": control_style()}
     controls = {
         "scheme": W.Dropdown(options=[(label, key) for key, label in SCHEMES.items()],
                              value=_SHORT_NAMES.get(scheme, scheme), description="init",
-                             style=style),
+                             layout=slider_layout("245px"), **common),
         "activation": W.Dropdown(options=[(activation_label(a), a) for a in ACT_NAMES],
-                                 value=activation, description="activation", style=style),
+                                 value=activation, description="activation",
+                                 layout=slider_layout("175px"), **common),
         "std": W.FloatLogSlider(value=std, base=10, min=-3, max=1, step=0.1,
                                 description="weight std", continuous_update=False,
-                                readout_format=".3g", style=style,
-                                disabled=scheme != "normal"),
+                                readout_format=".3g", disabled=scheme != "normal",
+                                layout=slider_layout("235px"), **common),
         "depth": W.IntSlider(value=depth, min=2, max=MAX_DEPTH, description="depth",
-                             continuous_update=False, style=style),
+                             continuous_update=False, layout=slider_layout("175px"), **common),
     }
 
     def on_change(box, change):
         box.controls["std"].disabled = box.controls["scheme"].value != "normal"
 
-    def draw(scheme, activation, std, depth):
+    def draw(fig, scheme, activation, std, depth):
         stats = compute_init_statistics(scheme, activation, std, depth, width, seed=seed)
-        return plot_init_statistics(stats, scheme, activation, std)
+        return plot_init_statistics(stats, scheme, activation, std, fig=fig)
 
     return FigureBox(controls, draw, "<init variance widget: init scheme, activation, weight "
                      "std, depth (needs a live kernel); static picture shown where widgets "
-                     "cannot render>", rows=[["scheme", "activation"], ["std", "depth"]],
-                     on_change=on_change)
+                     "cannot render>", on_change=on_change)

@@ -2,12 +2,14 @@
 one metric of several training runs on one axes."""
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from nbkit import validate
 from nbkit.train import early_stopping_epoch
-from nbkit.widgets._base import OKABE_ITO, PALETTE, new_figure
+from nbkit.widgets._base import LINESTYLES, OKABE_ITO, PALETTE, new_figure, styled
 
 
+@styled
 def plot_learning_curve(history=None, *, train=None, val=None, best_epoch=None,
                         metric="loss", patience=None):
     """Train vs validation curve per epoch with a marker at the early-stopping epoch.
@@ -29,7 +31,7 @@ def plot_learning_curve(history=None, *, train=None, val=None, best_epoch=None,
     val = None if val is None or len(val) == 0 else np.asarray(val, dtype=np.float64)
     if best_epoch is None and val is not None and metric == "loss":
         best_epoch = early_stopping_epoch(val, patience)[0]
-    fig, axes = new_figure(6.5, 3.8)
+    fig, axes = new_figure(640, 340)
     ax = axes[0, 0]
     # epochs are numbered from 1 on the axis; best_epoch (0-based, as in History) is shifted
     ax.plot(np.arange(1, len(train) + 1), train, "o-", ms=3, color=OKABE_ITO["blue"],
@@ -46,9 +48,8 @@ def plot_learning_curve(history=None, *, train=None, val=None, best_epoch=None,
     name = {"loss": "loss", "acc": "accuracy"}[metric]
     ax.set(xlabel="epoch (from 1)", ylabel=name,
            title=f"Learning curve: training vs validation {name}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.subplots_adjust(left=0.12, right=0.97, bottom=0.14, top=0.9)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(loc="best")
     return fig
 
 
@@ -59,9 +60,10 @@ HISTORY_METRICS = {
     "val_acc": "validation accuracy",
 }
 # line styles cycled with PALETTE, so runs differ by more than colour (colour-blind safe)
-HISTORY_LINESTYLES = ("-", "--", "-.", (0, (1, 1)), (0, (5, 1, 1, 1, 1, 1)))
+HISTORY_LINESTYLES = LINESTYLES
 
 
+@styled
 def plot_histories(histories, metric="train_loss", *, logy=False, title=None, ax_labels=None):
     """One curve per run: ``metric`` per epoch for several training runs on one axes.
 
@@ -89,7 +91,7 @@ def plot_histories(histories, metric="train_loss", *, logy=False, title=None, ax
         ax_labels = ("epoch (from 1)", HISTORY_METRICS[metric])
     if len(ax_labels) != 2:
         raise ValueError(f"plot_histories: ax_labels must be (xlabel, ylabel), got {ax_labels!r}")
-    fig, axes = new_figure(6.5, 3.8)
+    fig, axes = new_figure(760, 340)
     ax = axes[0, 0]
     for i, (name, curve) in enumerate(curves.items()):
         style = {"marker": "o", "ms": 3} if curve.size <= 20 else {}
@@ -99,11 +101,11 @@ def plot_histories(histories, metric="train_loss", *, logy=False, title=None, ax
     if logy:
         ax.set_yscale("log")
     longest = max(c.size for c in curves.values())
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     if longest <= 10:
         ax.set_xticks(np.arange(1, longest + 1))
     ax.set(xlabel=ax_labels[0], ylabel=ax_labels[1],
            title=f"{HISTORY_METRICS[metric]} per epoch" if title is None else title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    fig.subplots_adjust(left=0.13, right=0.97, bottom=0.14, top=0.9)
+    # outside the axes, right of them: a legend never covers a curve
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper")
     return fig

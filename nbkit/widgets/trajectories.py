@@ -15,10 +15,22 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
+from matplotlib.lines import Line2D
+from matplotlib.ticker import MaxNLocator
 
 from nbkit import optim, validate
 from nbkit.module import Parameter
-from nbkit.widgets._base import OKABE_ITO, FigureBox, new_figure, slider_style
+from nbkit.widgets._base import (
+    MAX_WIDTH_PX,
+    MULTI_SELECT_HINT,
+    OKABE_ITO,
+    FigureBox,
+    control_style,
+    log_scale,
+    reuse_figure,
+    slider_layout,
+    styled,
+)
 
 
 @dataclass(frozen=True)
@@ -52,16 +64,19 @@ SURFACES = {
         0.0, ((1.0, 1.0),), (-1.5, 1.5), (-2.0, 2.0), (-1.0, 3.0)),
 }
 
-# method: (the nbkit.optim optimizer of parameters ps for a learning rate and momentum, colour)
+# method: (the nbkit.optim optimizer of parameters ps for a learning rate and momentum,
+# colour, line style): every pair differs in colour (colour-blind safe, visible on white) and
+# in line style.
 METHODS = {
-    "SGD": (lambda ps, lr, momentum: optim.SGD(ps, lr), OKABE_ITO["blue"]),
+    "SGD": (lambda ps, lr, momentum: optim.SGD(ps, lr), OKABE_ITO["black"], ":"),
     "momentum": (lambda ps, lr, momentum: optim.SGD(ps, lr, momentum=momentum),
-                 OKABE_ITO["orange"]),
+                 OKABE_ITO["vermillion"], "-"),
     "SGD 1/t": (lambda ps, lr, momentum: optim.SGD(ps, optim.inverse_time_decay(lr)),
-                OKABE_ITO["purple"]),
-    "Adagrad": (lambda ps, lr, momentum: optim.Adagrad(ps, lr), OKABE_ITO["green"]),
-    "Adam": (lambda ps, lr, momentum: optim.Adam(ps, lr), OKABE_ITO["vermillion"]),
+                OKABE_ITO["purple"], (0, (5, 1, 1, 1, 1, 1))),
+    "Adagrad": (lambda ps, lr, momentum: optim.Adagrad(ps, lr), OKABE_ITO["blue"], "--"),
+    "Adam": (lambda ps, lr, momentum: optim.Adam(ps, lr), OKABE_ITO["green"], "-."),
 }
+DEFAULT_METHODS = ("momentum", "Adagrad")  # the comparison the optimizer lecture is about
 # Legend labels: the method names above, with the schedule spelled out where "1/t" could be
 # read as η/√(t+1) (which some slides call "1/t decay").
 METHOD_LABELS = {"SGD 1/t": "SGD 1/t: η/(1+t)"}
@@ -76,7 +91,7 @@ def point(xy):
 
 def make_optimizer(method, point, lr, momentum=0.9):
     """The :mod:`nbkit.optim` optimizer for a method name in METHODS."""
-    make, _ = METHODS[validate.one_of(method, "method", METHODS, "make_optimizer")]
+    make = METHODS[validate.one_of(method, "method", METHODS, "make_optimizer")][0]
     return make([point], lr, momentum)
 
 
@@ -117,6 +132,8 @@ def compute_trajectories(surface="quadratic", lr=0.03, momentum=0.9, steps=100, 
     """
     owner = "compute_trajectories"
     validate.one_of(surface, "surface", SURFACES, owner)
+    for m in methods:
+        validate.one_of(m, "method", METHODS, owner)
     lr = validate.positive(lr, "lr", owner)
     validate.number(momentum, "momentum", owner, 0, 1, high_open=True)
     start = SURFACES[surface].start if start is None else tuple(float(v) for v in start)
@@ -144,64 +161,97 @@ def loss_grid(surface, n=120):
     return X, Y, Z
 
 
-def plot_trajectories(results, surface="quadratic", lr=None):
-    """Left: the paths on a contour plot of the surface; right: f(θ_t) − f_min per step
-    (log scale). ``results`` is the output of :func:`compute_trajectories`. Returns a Figure.
+def _build_trajectories(surface):
+    def build(fig):
+        s = SURFACES[surface]
+        ax_c, ax_l = axes = fig.subplots(1, 2, width_ratios=(1, 1.15))
+        X, Y, Z = loss_grid(surface)
+        ax_c.contourf(X, Y, Z, levels=14, cmap="Greys", alpha=0.35)
+        ax_c.contour(X, Y, Z, levels=14, colors="0.55", linewidths=0.4)
+        mins = np.array(s.minima)
+        ax_c.plot(mins[:, 0], mins[:, 1], "*", color="white", mec="k", ms=13, ls="none",
+                  label="minimum", zorder=4)
+        ax_c.set(xlim=s.xlim, ylim=s.ylim, xlabel="x", ylabel="y",
+                 title=f"{s.name}: {s.formula}")
+        ax_c.grid(False)
+        ax_l.set(xlabel="step t", ylabel="f(θ_t) − f_min (log scale)")
+        log_scale(ax_l)
+        ax_l.xaxis.set_major_locator(MaxNLocator(integer=True))
+        return axes
+    return build
+
+
+@styled
+def plot_trajectories(results, surface="quadratic", lr=None, *, fig=None):
+    """Left: the paths on a contour plot of the surface (start ●, minimum ★); right:
+    f(θ_t) − f_min per step (log scale). One legend right of the panels. ``results`` is the
+    output of :func:`compute_trajectories`; ``fig``: a figure this function drew before,
+    redrawn in place (the contours are kept while the surface is the same). Returns the Figure.
     """
     s = SURFACES[surface]
-    fig, axes = new_figure(10.5, 4.2, ncols=2)
-    ax_c, ax_l = axes[0]
-    X, Y, Z = loss_grid(surface)
-    ax_c.contourf(X, Y, Z, levels=14, cmap="Greys", alpha=0.55)
-    ax_c.contour(X, Y, Z, levels=14, colors="0.45", linewidths=0.4)
+    fig, (ax_c, ax_l) = reuse_figure(fig, ("trajectories", surface),
+                                     _build_trajectories(surface), (MAX_WIDTH_PX, 360))
+    ax_l.set_autoscale_on(True)
     for m, (path, losses) in results.items():
-        color = METHODS[m][1] if m in METHODS else OKABE_ITO["black"]
+        _, color, ls = METHODS.get(m, (None, OKABE_ITO["black"], "-"))
         label = METHOD_LABELS.get(m, m)
-        ax_c.plot(path[:, 0], path[:, 1], ".-", color=color, lw=1.3, ms=3, label=label)
+        diverged = len(path) and not np.abs(path[-1]).max() < DIVERGED
+        ax_c.plot(path[:, 0], path[:, 1], color=color, ls=ls, lw=1.6, marker=".", ms=3,
+                  zorder=3)
         gap = np.maximum(losses - s.f_min, 1e-16)
-        tail = " (diverged)" if len(path) and not np.abs(path[-1]).max() < DIVERGED else ""
-        ax_l.semilogy(np.arange(len(gap)), gap, color=color, lw=1.5, label=label + tail)
-    first = next(iter(results.values()))[0]
-    ax_c.plot(*first[0], "o", color=OKABE_ITO["black"], ms=6, label="start")
-    mins = np.array(s.minima)
-    ax_c.plot(mins[:, 0], mins[:, 1], "*", color=OKABE_ITO["yellow"], mec="k", ms=12,
-              label="minimum")
-    ax_c.set(xlim=s.xlim, ylim=s.ylim, xlabel="x", ylabel="y",
-             title=f"{s.name}: {s.formula}")
-    ax_c.legend(fontsize=7, loc="lower right", framealpha=0.8)
-    lr_text = "" if lr is None else f" (lr = {lr:.3g})"
-    ax_l.set(xlabel="step t", ylabel="f(θ_t) − f_min (log scale)",
-             title="Loss per step" + lr_text, ylim=(1e-10, None))
-    ax_l.grid(alpha=0.3)
-    ax_l.legend(fontsize=8, loc="lower left")
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.91, wspace=0.22)
+        ax_l.plot(np.arange(len(gap)), gap, color=color, ls=ls,
+                  label=label + (" (diverged)" if diverged else ""))
+    if results:
+        first = next(iter(results.values()))[0]
+        ax_c.plot(*first[0], "o", color=OKABE_ITO["black"], ms=6, zorder=4)
+    lr_text = "" if lr is None else f" (η = {lr:.3g})"
+    ax_l.set_title("Loss per step" + lr_text)
+    ax_l.relim()
+    ax_l.autoscale_view()
+    bottom, top = ax_l.get_ylim()
+    ax_l.set_ylim(max(bottom, 1e-10), top)
+    handles, labels = ax_l.get_legend_handles_labels()
+    handles += [Line2D([], [], marker="o", color=OKABE_ITO["black"], ls="none"),
+                Line2D([], [], marker="*", color="white", mec="k", ms=11, ls="none")]
+    labels += ["start", "minimum"]
+    fig.legend(handles, labels, loc="outside right upper")
     return fig
 
 
-def optimizer_widget(surface="quadratic", lr=0.03, momentum=0.9, steps=100):
-    """Surface dropdown and sliders for lr (log), momentum λ, steps and start point, above
-    :func:`plot_trajectories`. Changing the surface moves the start to its default.
+def optimizer_widget(surface="quadratic", lr=0.03, momentum=0.9, steps=100,
+                     methods=DEFAULT_METHODS):
+    """A list of methods to compare (Adagrad vs momentum at first; Ctrl/Shift/⌘-click picks
+    several), surface dropdown and sliders for lr (log), momentum λ, steps and start point,
+    above :func:`plot_trajectories`. Changing the surface moves the start to its default.
     Returns a :class:`~nbkit.widgets._base.FigureBox`."""
     import ipywidgets as W
 
-    style = slider_style()
+    for m in methods:
+        validate.one_of(m, "method", METHODS, "optimizer_widget")
+    common = {"continuous_update": False, "style": control_style()}
     s = SURFACES[surface]
     controls = {
+        "methods": W.SelectMultiple(options=[(METHOD_LABELS.get(m, m), m) for m in METHODS],
+                                    value=tuple(methods), rows=len(METHODS) - 1,
+                                    description="methods", style=control_style(),
+                                    layout=slider_layout("250px")),
         "surface": W.Dropdown(options=[(v.name, k) for k, v in SURFACES.items()],
-                              value=surface, description="surface", style=style),
+                              value=surface, description="surface", style=control_style(),
+                              layout=slider_layout("250px")),
         "lr": W.FloatLogSlider(value=lr, base=10, min=-4, max=0, step=0.05,
-                               description="learning rate η", continuous_update=False,
-                               readout_format=".3g", style=style),
+                               description="learning rate η", readout_format=".3g",
+                               layout=slider_layout("250px"), **common),
         "momentum": W.FloatSlider(value=momentum, min=0, max=0.99, step=0.01,
-                                  description="momentum λ", continuous_update=False,
-                                  style=style),
+                                  description="momentum λ", layout=slider_layout("250px"),
+                                  **common),
         "steps": W.IntSlider(value=steps, min=5, max=500, step=5, description="steps",
-                             continuous_update=False, style=style),
+                             layout=slider_layout("250px"), **common),
         "x0": W.FloatSlider(value=s.start[0], min=-2, max=2, step=0.05, description="start x",
-                            continuous_update=False, style=style),
+                            layout=slider_layout("250px"), **common),
         "y0": W.FloatSlider(value=s.start[1], min=-1.5, max=3, step=0.05,
-                            description="start y", continuous_update=False, style=style),
+                            description="start y", layout=slider_layout("250px"), **common),
     }
+    hint = W.HTML(MULTI_SELECT_HINT, layout=W.Layout(width="250px"))
 
     def on_change(box, change):
         if change["owner"] is box.controls["surface"]:
@@ -209,12 +259,13 @@ def optimizer_widget(surface="quadratic", lr=0.03, momentum=0.9, steps=100):
             with box.muted():
                 box.controls["x0"].value, box.controls["y0"].value = sx, sy
 
-    def draw(surface, lr, momentum, steps, x0, y0):
-        results = compute_trajectories(surface, lr, momentum, steps, (x0, y0))
-        return plot_trajectories(results, surface, lr)
+    def draw(fig, methods, surface, lr, momentum, steps, x0, y0):
+        results = compute_trajectories(surface, lr, momentum, steps, (x0, y0), methods)
+        return plot_trajectories(results, surface, lr, fig=fig)
 
-    return FigureBox(controls, draw, "<optimizer trajectories widget: surface, learning rate, "
-                     "momentum, steps, start point (needs a live kernel); static picture shown "
-                     "where widgets cannot render>",
-                     rows=[["surface", "lr", "momentum"], ["steps", "x0", "y0"]],
-                     on_change=on_change)
+    sliders = W.GridBox([controls[k] for k in ("surface", "lr", "momentum", "steps", "x0", "y0")],
+                        layout=W.Layout(grid_template_columns="repeat(2, 262px)"))
+    panel = W.HBox([W.VBox([controls["methods"], hint]), sliders])
+    return FigureBox(controls, draw, "<optimizer trajectories widget: methods, surface, learning "
+                     "rate, momentum, steps, start point (needs a live kernel); static picture "
+                     "shown where widgets cannot render>", on_change=on_change, panel=panel)
