@@ -38,8 +38,10 @@ from nbkit.grading.sandbox import unavailable_reason
 HONEST_WRONG = 4
 MAX_CELLS = getattr(notebooks, "MAX_CELLS", 2000)
 HUGE_MB = 250  # one output message of this size from the kernel
-GRADER_RSS_MB = 300  # the grader's own peak memory (~110 MB), far below the ~3 x HUGE_MB it
-#                      takes to receive and decode such a message
+# The grader's own peak memory: ~110 MB when ZMQ drops the message unread, 862 MB (~3.4 x
+# HUGE_MB) before the fix, when it was received and decoded. Once, in a full parallel run, the
+# grader peaked at 457 MB (the message got partly in); the bound still tells fixed from unfixed.
+GRADER_RSS_MB = 2 * HUGE_MB + 150
 
 pytestmark = pytest.mark.skipif(unavailable_reason() is not None,
                                 reason=f"no sandbox here: {unavailable_reason()}")
