@@ -12,6 +12,7 @@ import functools
 import http.server
 import json
 import os
+import re
 import secrets
 import shutil
 import socket
@@ -176,3 +177,17 @@ def chromium(sync_api, tmp_path: Path, *, width=1400, height=1000, scale=1, bloc
 def outside(requests) -> list[str]:
     """The recorded URLs that left 127.0.0.1, sorted and without repeats."""
     return sorted({u for u in requests if not is_local(u)})
+
+
+def run_all(page, expect):
+    """Run every cell from the Run menu (again if the kernel was not wired up yet)."""
+    first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
+    for attempt in range(3):
+        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+        try:
+            expect(first_prompt).to_have_text(re.compile(r"\[(\d+|\*)\]"), timeout=15_000)
+            return
+        except AssertionError:
+            if attempt == 2:
+                raise

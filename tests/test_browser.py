@@ -106,20 +106,6 @@ def _open(page, lab, name):
         re.compile(r"\|\s*Idle\s*$"))).to_have_count(1)
 
 
-def _run_all(page):
-    """Run every cell from the Run menu (again if the kernel was not wired up yet)."""
-    first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
-    for attempt in range(3):
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-        try:
-            expect(first_prompt).to_have_text(re.compile(r"\[(\d+|\*)\]"), timeout=15_000)
-            return
-        except AssertionError:
-            if attempt == 2:
-                raise
-
-
 def _widget_outputs(page, count):
     """The output areas of the ``count`` cells that call a widget, in notebook order (waits
     until Lab has rendered them all: it renders cells below the screen while idle)."""
@@ -235,7 +221,7 @@ def test_widgets_in_a_real_browser(lab, page, lecture):
             _check_picture(out, f"{lecture.stem} {name} (committed)")
 
         page.wait_for_timeout(1000)  # let the kernel's channels connect
-        _run_all(page)
+        browser.run_all(page, expect)
         outputs = _widget_outputs(page, len(calls))
         for out in outputs:
             expect(out.locator("img.widget-image")).to_have_attribute("src", re.compile("^blob:"))

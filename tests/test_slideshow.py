@@ -27,20 +27,6 @@ if not Path(browser.CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
-def _run_all(page, expect):
-    """Run every cell from the Run menu (again if the kernel was not wired up yet)."""
-    first_prompt = page.locator(".jp-CodeCell .jp-InputPrompt").first
-    for attempt in range(3):
-        page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-        page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-        try:
-            expect(first_prompt).to_have_text(re.compile(r"\[(\d+|\*)\]"), timeout=15_000)
-            return
-        except AssertionError:
-            if attempt == 2:
-                raise
-
-
 def _present_slide(frame):
     return frame.locator(".reveal .slides > section.present")
 
@@ -57,7 +43,7 @@ def test_lecture_presents_as_live_rise_slideshow(tmp_path):
             expect(page.locator(".jp-StatusBar-Widget").get_by_text(
                 re.compile(r"\|\s*Idle\s*$"))).to_have_count(1)
             page.wait_for_timeout(1000)  # let the kernel's channels connect
-            _run_all(page, expect)
+            browser.run_all(page, expect)
             expect(page.locator(".jp-OutputArea img.widget-image").first).to_have_attribute(
                 "src", re.compile(r"^blob:"))
             expect(page.locator(".jp-Notebook-ExecutionIndicator")).to_have_attribute(
