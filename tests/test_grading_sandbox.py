@@ -55,7 +55,7 @@ def test_kernel_sees_only_its_own_sandbox():
     secret_env = "NBKIT_TEST_GRADER_SECRET"
     os.environ[secret_env] = "hunter2"
     try:
-        res, _ = probe([report('''{
+        res, run = probe([report('''{
             "uid": __import__("os").getuid(), "gid": __import__("os").getgid(),
             "groups": __import__("os").getgroups(),
             "root": sorted(__import__("os").listdir("/")),
@@ -64,11 +64,12 @@ def test_kernel_sees_only_its_own_sandbox():
             "cwd": __import__("os").getcwd(), "files": sorted(__import__("os").listdir(".")),
             "solutions": __import__("os").path.exists(SOLUTIONS),
             "repo_readme": __import__("os").path.exists(README),
-            "shared": __import__("os").path.exists("/work/shared"),
+            "shared": __import__("os").path.exists(SHARED),
             "caps": [l for l in open("/proc/self/status") if l.startswith(("CapEff", "CapPrm",
                                                                         "NoNewPrivs"))],
         }'''.replace("SOLUTIONS", repr(str(REPO / "solutions")))
-            .replace("README", repr(str(REPO / "README.md"))))],
+            .replace("README", repr(str(REPO / "README.md")))
+            .replace("SHARED", repr(str(REPO.parent / "shared"))))],
             files={"notes.txt": b"mine"})
     finally:
         del os.environ[secret_env]
@@ -76,8 +77,11 @@ def test_kernel_sees_only_its_own_sandbox():
     assert info["uid"] != os.getuid() or not AS_ROOT
     assert info["uid"] != 0 and info["gid"] != 0 and info["groups"] in ([], [info["gid"]])
     assert not info["solutions"] and not info["repo_readme"] and not info["shared"]
+    # the OS folders, plus the first folder of each path the grader binds (wherever the checkout,
+    # its venv and the grader's private folder happen to live on this machine)
+    bound = {Path(p).parts[1] for p in [*run.layout.ro.values(), str(run.base)]}
     assert set(info["root"]) <= {"bin", "dev", "etc", "home", "lib", "lib32", "lib64", "libx32",
-                                 "nbkit", "proc", "root", "sbin", "tmp", "usr", "work"}
+                                 "nbkit", "proc", "root", "sbin", "tmp", "usr"} | bound
     assert len(info["pids"]) <= 4  # the namespace's init, the kernel (and sh)
     assert secret_env not in info["env"] and "NBKIT_GRADING" in info["env"]
     assert info["cwd"] == "/home/student/work" and info["files"] == ["notes.txt"]
