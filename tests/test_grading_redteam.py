@@ -9,7 +9,6 @@ on the run: it completes with a correct row for everyone."""
 import asyncio
 import csv
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from normal_user import needs_root, run_as_normal_user
 from test_grading import EXAMPLE, REPO, insert_after
 from test_grading_sandbox import probe, report, result
 
@@ -399,14 +399,6 @@ def test_an_extra_notebook_cannot_take_a_classmates_name(tmp_path):
 
 
 NON_ROOT_FILL = r'''
-import socket, subprocess, sys, time
-from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-from nbkit.grading.sandbox import Layout, Limits, Sandbox
-base = Path(sys.argv[2])
-(base / "sub").mkdir()
-box = Sandbox(base, Layout(env={"PATH": "/usr/bin:/bin"}), Limits(memory_mb=512, processes=64),
-              submission=base / "sub")
 kernel = ("import os, socket, time\ns = socket.socket(socket.AF_UNIX)\ns.bind(%r)\ns.listen()\n"
           "time.sleep(2)\nfor k in range(4):\n    try:\n"
           "        open(os.path.join(%r, f'fill{k}'), 'wb').write(b'x' * 20_000_000)\n"
@@ -424,21 +416,10 @@ box.close()
 '''
 
 
-@pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/bin/python3").exists(),
-                    reason="needs root to become a normal user, and a system python3")
-def test_a_normal_users_kernel_cannot_write_to_the_hosts_disk(tmp_path):
+@needs_root
+def test_a_normal_users_kernel_cannot_write_to_the_hosts_disk():
     """Grading as a normal user the kernel has the grader's uid, so its run folder (ZMQ
     sockets) cannot be handed to another owner: once sealed it is gone from the sandbox."""
-    base = Path(tempfile.mkdtemp(prefix="nbkit-nonroot-"))
-    base.chmod(0o777)
-    try:
-        proc = subprocess.run(["setpriv", "--reuid=54321", "--regid=54321", "--clear-groups",
-                               "--", "/usr/bin/python3", "-c", NON_ROOT_FILL, str(REPO),
-                               str(base)], capture_output=True, text=True, timeout=120,
-                              env={"PATH": "/usr/bin:/bin"})
-    finally:
-        subprocess.run(["rm", "-rf", str(base)], check=False)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    reply, written = proc.stdout.strip().splitlines()[-2:]
+    reply, written = run_as_normal_user(NON_ROOT_FILL, REPO)[-2:]
     assert reply == "ok 0"
     assert int(written) < 1000, written  # passwd and group only, none of the 80 MB

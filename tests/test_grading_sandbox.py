@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from normal_user import UID, needs_root, run_as_normal_user
 
 from nbkit.grading.execute import run_cells
 from nbkit.grading.grade import GradingRun
@@ -317,14 +318,6 @@ def test_two_concurrent_graders_both_grade_correctly(tmp_path):
 
 
 NON_ROOT = r'''
-import json, os, subprocess, sys, time
-from pathlib import Path
-sys.path.insert(0, sys.argv[1])
-from nbkit.grading.sandbox import Layout, Limits, Sandbox
-base = Path(sys.argv[2])
-(base / "sub").mkdir()
-box = Sandbox(base, Layout(env={"PATH": "/usr/bin:/bin"}), Limits(memory_mb=512, processes=64),
-              submission=base / "sub")
 probe = """
 import json, os, socket, time
 if os.fork() == 0:
@@ -353,28 +346,16 @@ print(json.dumps(info))
 '''
 
 
-@pytest.mark.skipif(not AS_ROOT or not Path("/usr/bin/python3").exists(),
-                    reason="needs root to become a normal user, and a system python3")
-def test_a_normal_user_gets_the_same_isolation(tmp_path):
+@needs_root
+def test_a_normal_user_gets_the_same_isolation():
     """Grading as a normal user: one unprivileged bwrap with a user namespace. The kernel keeps
     the user's uid but sees none of the user's files or processes, has no network, and nothing
     it starts survives it (no cgroup: rlimits and a process cap)."""
-    base = Path(tempfile.mkdtemp(prefix="nbkit-nonroot-"))
-    base.chmod(0o777)
-    uid = 54321
-    try:
-        proc = subprocess.run(
-            ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "--",
-             "/usr/bin/python3", "-c", NON_ROOT, str(REPO), str(base)],
-            capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"})
-    finally:
-        subprocess.run(["rm", "-rf", str(base)], check=False)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    info = json.loads(proc.stdout.strip().splitlines()[-1])
+    info = json.loads(run_as_normal_user(NON_ROOT, REPO)[-1])
     assert "err" not in info, info
-    assert info["uid"] == uid and info["pids"] <= 4 and not info["repo"]
+    assert info["uid"] == UID and info["pids"] <= 4 and not info["repo"]
     assert info["net"] != 0 and not info["cgroup"] and info["left"] == []
-    assert "work" not in info["root"] and "root" not in info["root"]
+    assert REPO.parts[1] not in info["root"] and "root" not in info["root"]
 
 
 @pytest.mark.skipif(not AS_ROOT, reason="the run folder is handed to root only when grading "

@@ -1,6 +1,6 @@
 """Build nbgrader source notebooks from short Python scripts (deterministic output).
 
-Example (a build script kept outside the repo, see ``/work/notes/EXERCISES.md``)::
+Example (a short build script; solutions/README.md says how a new exercise is added)::
 
     from nbkit.grading.authoring import markdown, setup, solution, tests, write_source
 
