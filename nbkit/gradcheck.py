@@ -17,7 +17,7 @@ has eps ≈ 1.2e-7, so finite differences are too noisy to tell a bug from round
 import numpy as np
 
 from nbkit.layers import Dropout, Module
-from nbkit.rng import accepts_seed, as_generator
+from nbkit.rng import as_generator
 
 
 def default_step(x):
@@ -99,14 +99,13 @@ def _set_dropout_frozen(module, frozen):
         _set_dropout_frozen(child, frozen)
 
 
-@accepts_seed
 def check_module(module, X, rng=None, entries=6, h=None):
     """Max relative error between ``module.backward`` and finite differences.
 
     Uses the scalar loss L = Σ Y ⊙ R for a fixed random R (so dL/dY = R), in float64, checking
     ``entries`` random entries (None: all) of the input and of every parameter; ``rng`` draws R
-    and the entries (:mod:`nbkit.rng`; ``seed=`` is accepted too). Dropout masks are fixed
-    during the check; parameters get their dtype back afterwards.
+    and the entries (:mod:`nbkit.rng`). Dropout masks are fixed during the check; parameters
+    get their dtype back afterwards.
     Returns ``{"input": err, "<param name>": err, ...}``.
     """
     if not isinstance(module, Module):

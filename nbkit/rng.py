@@ -12,13 +12,10 @@ So a call's result depends on its arguments only, never on which cells ran befor
 price of ``None = 0``: two layers built without ``rng`` draw the same numbers; pass one
 Generator to both, as ``mlp`` does, for independent draws.
 
-``fit``, ``validation_split``, ``load_digits``, ``make_*`` and ``check_module`` once called the
-argument ``seed``; :func:`accepts_seed` keeps ``seed=`` working there as another spelling of
-``rng=``. The widgets alone take an int ``seed``: they cache what they compute
+The widgets alone take an int ``seed`` instead: they cache what they compute
 (``functools.lru_cache``), and a Generator, whose state changes, cannot be a cache key.
 """
 
-import functools
 import numbers
 
 import numpy as np
@@ -38,17 +35,3 @@ def as_generator(rng, name="rng"):
     raise TypeError(f"{name} must be a numpy.random.Generator, an int seed or None, "
                     f"got {type(rng).__name__}")
 
-
-def accepts_seed(func):
-    """Let ``func(..., seed=s)`` mean ``func(..., rng=s)`` (the older name of the argument)."""
-
-    @functools.wraps(func)
-    def wrapper(*args, **kwargs):
-        if "seed" in kwargs:
-            if "rng" in kwargs:
-                raise TypeError(f"{func.__name__}: give rng= or seed= (the same argument), "
-                                "not both")
-            kwargs["rng"] = kwargs.pop("seed")
-        return func(*args, **kwargs)
-
-    return wrapper

@@ -29,7 +29,7 @@ from tqdm.auto import tqdm
 from nbkit import data, validate
 from nbkit.losses import BCEWithLogitsLoss
 from nbkit.module import backward
-from nbkit.rng import accepts_seed, as_generator
+from nbkit.rng import as_generator
 
 
 @dataclass(repr=False)
@@ -116,16 +116,14 @@ def early_stopping_epoch(val_loss, patience=None):
             return rule.best_epoch, epoch
 
 
-@accepts_seed
 def fit(model, loss, optimizer, X, y, *, epochs, batch_size, X_val=None, y_val=None,
         patience=None, rng=None, progress=True, shuffle=True, callbacks=None):
     """Train `model` by mini-batch gradient descent; return a :class:`History`.
 
     Each epoch visits every training example once, in mini-batches from
     ``nbkit.data.minibatches(X, y, batch_size, rng)``, shuffled by one Generator made from
-    ``rng`` (:mod:`nbkit.rng`; ``seed=`` is accepted too): the same ``rng`` and initial model
-    give identical results. The model trains in train mode, validates in eval mode, and gets
-    its own mode back at the end.
+    ``rng`` (:mod:`nbkit.rng`): the same ``rng`` and initial model give identical results. The
+    model trains in train mode, validates in eval mode, and gets its own mode back at the end.
 
     With ``X_val, y_val`` the validation loss and accuracy are recorded after every epoch; with
     ``patience=p`` as well, training stops once the validation loss has not improved (strictly

@@ -366,16 +366,16 @@ def predict(C, X):
 
 ACCURACY_ATTACKS = {
     # predictions = the public test labels (as nbkit loads them inside the sandbox)
-    "labels": "def predict(C, X):\n    return data.load_digits('test', seed=0)[1][:len(X)]",
+    "labels": "def predict(C, X):\n    return data.load_digits('test', rng=0)[1][:len(X)]",
     # a lookup table over the public test split, exact and after rounding
     "lookup": """
-_Xt, _yt = data.load_digits('test', seed=0)
+_Xt, _yt = data.load_digits('test', rng=0)
 _table = {tuple(np.round(x * 16)): l for x, l in zip(_Xt, _yt)}
 def predict(C, X):
     return np.array([_table.get(tuple(np.round(x * 16)), 0) for x in X])""",
     # nearest neighbour over the public test split (what the secret noise alone cannot stop)
     "nearest_public": """
-_Xt, _yt = data.load_digits('test', seed=0)
+_Xt, _yt = data.load_digits('test', rng=0)
 def predict(C, X):
     return _yt[np.argmin(((X[:, None, :] - _Xt[None]) ** 2).sum(-1), axis=1)]""",
     # rebind the check so it records what the untrained model cannot know
@@ -398,7 +398,7 @@ def accuracy_course(tmp_path_factory):
         A.markdown("# accuracy", grade_id="intro"),
         A.setup("import numpy as np\nfrom nbkit import data\n"
                 "from nbkit.grading.checks import check_heldout_accuracy, heldout_images\n"
-                "X_train, y_train = data.load_digits('train', seed=0)", "setup"),
+                "X_train, y_train = data.load_digits('train', rng=0)", "setup"),
         A.solution("### BEGIN SOLUTION\n" + CENTROIDS.strip() + "\n### END SOLUTION", "model",
                    wrong="def fit_centroids(X, y):\n    return np.zeros((10, 64))\n\n\n"
                          "def predict(C, X):\n    return np.zeros(len(X), dtype=int)"),

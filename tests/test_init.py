@@ -69,22 +69,6 @@ def test_one_randomness_rule():
     assert not np.array_equal(a.W.value, b.W.value)
 
 
-def test_seed_is_another_spelling_of_rng():
-    from nbkit import data
-    from nbkit import rng as nbrng
-
-    np.testing.assert_array_equal(data.make_xor(n=20, seed=4)[0], data.make_xor(n=20, rng=4)[0])
-    assert not np.array_equal(data.make_xor(n=20, seed=4)[0], data.make_xor(n=20)[0])
-    with pytest.raises(TypeError, match="not both"):
-        data.make_xor(n=20, seed=1, rng=1)
-
-    @nbrng.accepts_seed
-    def draw(rng=None):
-        return nbrng.as_generator(rng).random()
-
-    assert draw.__name__ == "draw" and draw(seed=5) == draw(rng=5) == draw(5)
-
-
 def test_custom_initializer_without_dtype_keyword():
     lin = layers.Linear(3, 2, init=lambda shape, rng: rng.standard_normal(shape), rng=0)
     assert lin.W.value.shape == (3, 2) and lin.W.value.dtype == np.float32

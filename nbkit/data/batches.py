@@ -3,16 +3,15 @@
 import numpy as np
 
 from nbkit import validate
-from nbkit.rng import accepts_seed, as_generator
+from nbkit.rng import as_generator
 
 
-@accepts_seed
 def validation_split(X, y, n_val, rng=None):
     """Hold out a random validation set.
 
     ``n_val``: number of validation examples (int, 1..N-1) or a fraction in (0, 1).
     Returns ``X_train, y_train, X_val, y_val`` (new arrays; each part keeps the original order).
-    Deterministic for a given ``rng`` (see :mod:`nbkit.rng`; ``seed=`` is accepted too).
+    Deterministic for a given ``rng`` (see :mod:`nbkit.rng`).
     """
     X, y = np.asarray(X), np.asarray(y)
     validate.same_length(X, y, "validation_split")

@@ -1,7 +1,7 @@
 """Small offline datasets: scikit-learn's 8x8 digits and toy 2-D problems (spirals, circles, XOR).
 
 Every function returns new arrays, X float32 and y int64, shuffled with ``rng`` (the rule of
-:mod:`nbkit.rng`: a Generator, an int seed, or None for seed 0; ``seed=`` is accepted too).
+:mod:`nbkit.rng`: a Generator, an int seed, or None for seed 0).
 """
 
 import math
@@ -9,10 +9,9 @@ import math
 import numpy as np
 
 from nbkit import validate
-from nbkit.rng import accepts_seed, as_generator
+from nbkit.rng import as_generator
 
 
-@accepts_seed
 def load_digits(split: str = "all", test_size: float = 0.25, rng=None):
     """scikit-learn's bundled 8x8 digits (1797 images, offline).
 
@@ -42,7 +41,6 @@ def _shuffle_xy(X, y, rng):
     return X[perm].astype(np.float32), y[perm].astype(np.int64)
 
 
-@accepts_seed
 def make_spirals(n: int = 300, classes: int = 3, noise: float = 0.2, rng=None):
     """Interleaved spirals (CS231n style), shuffled.
 
@@ -64,7 +62,6 @@ def make_spirals(n: int = 300, classes: int = 3, noise: float = 0.2, rng=None):
     return _shuffle_xy(np.concatenate(Xs), np.concatenate(ys), rng)
 
 
-@accepts_seed
 def make_circles(n: int = 200, noise: float = 0.1, factor: float = 0.5, rng=None):
     """Two concentric circles: label 0 on radius 1, label 1 on radius ``factor`` (0<factor<1),
     plus Gaussian noise of std ``noise`` on each coordinate. Returns X float32 (n,2), y int64."""
@@ -80,7 +77,6 @@ def make_circles(n: int = 200, noise: float = 0.1, factor: float = 0.5, rng=None
     return _shuffle_xy(X, (np.arange(n) >= n_out).astype(np.int64), rng)
 
 
-@accepts_seed
 def make_xor(n: int = 200, noise: float = 0.2, rng=None):
     """XOR: four Gaussian blobs (std ``noise``) at (+-1, +-1); label 1 where the two centre
     coordinates have different signs (x1 * x2 < 0 at the centre), else 0.

@@ -52,7 +52,7 @@ class HeldOutSet:
 def _digits_test():
     from nbkit.data import load_digits
 
-    return load_digits("test", seed=0)
+    return load_digits("test", rng=0)
 
 
 def _digits_mask() -> dict[str, bytes]:
