@@ -11,7 +11,8 @@ before, and each redraw is timed two ways, interleaved so that the machine's loa
 alike:
 
 - ``nbkit``: ``FigureBox.redraw`` as the widget runs it (the PNG cache bypassed): the figure
-  drawn before is reused, constrained layout runs only when a text changed, and the PNG is
+  drawn before is reused, constrained layout runs only when a text changed, the artists that
+  are not animated are drawn again only when one of them changed (``render``), and the PNG is
   encoded by ``figure_to_png`` (zlib level 1, no filters);
 - ``baseline``: the same ``draw`` function into a fresh figure every time (full constrained
   layout) and ``Figure.savefig(format="png")`` at the same dpi -- what a widget does without

@@ -11,8 +11,8 @@ pixel ratio 2 are shared by all tests of this module. For every lecture with wid
   time from keydown to the new picture decoded in the page is measured, divided by the
   machine's load when it was measured (the 1-minute load average per core when above 1, times
   ``NBKIT_BROWSER_SLACK`` if set) and asserted at twice the targets (a regression fails, the
-  lagging load average does not): over all presses of all lectures median ≤ 2 × 0.25 s, per
-  lecture worst ≤ 2 × 0.5 s (the target of 0.5 s is not met yet by the init-variance widget);
+  lagging load average does not): over all presses of all lectures median ≤ 2 × 0.25 s and
+  worst ≤ 2 × 0.5 s, and per lecture worst ≤ 2 × 0.5 s;
 - saved, its kernel shut down and reopened, every widget still shows its picture (the widget
   state saved with the notebook, web/lab/overrides.json);
 - no page error, no console error, no traceback, nothing requested outside 127.0.0.1.
@@ -288,14 +288,13 @@ def _record(stem, latencies, slack):
 
 def test_redraw_latency_over_every_widget():
     """Over every keypress of every widget lecture (run after them), each latency divided by
-    the load when it was measured: median ≤ 2 × the target of 0.25 s."""
+    the load when it was measured: median ≤ 2 × the target of 0.25 s, worst ≤ 2 × the target
+    of 0.5 s."""
     if len(MEASURED) < PRESSES * len(WIDGET_LECTURES):
         pytest.skip("needs every widget lecture's measurements (run the whole module)")
     median, worst = statistics.median(MEASURED), max(MEASURED)
-    # The worst case (target WORST_LATENCY) is not asserted here yet: init_variance_widget's
-    # slowest redraws reach ~0.55 s load-scaled; each lecture asserts 2 × WORST_LATENCY.
     # Asserted with a margin of 2× (a regression, not the target, fails CI: the load average
     # lags the load); the figures against the targets are in latency.json and the README.
-    assert median <= 2 * MEDIAN_LATENCY, (
+    assert median <= 2 * MEDIAN_LATENCY and worst <= 2 * WORST_LATENCY, (
         f"keypress to new picture, load-scaled: median {median:.3f} s, worst {worst:.3f} s "
         f"over {len(MEASURED)} presses (see {SHOTS / 'latency.json'})")

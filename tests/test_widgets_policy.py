@@ -24,6 +24,7 @@ from nbkit.widgets._base import (
     PALETTE,
     PIXEL_RATIO,
     FigureBox,
+    figure_to_png,
     lay_out,
     new_figure,
     png_size,
@@ -124,6 +125,26 @@ def test_figure_box_shows_an_error_and_keeps_the_picture():
     assert bytes(box.image.value) == before
     box.controls["n"].value = 2  # the next good setting draws again and clears the message
     assert box.message.value == "" and bytes(box.image.value) != before
+
+
+@pytest.mark.parametrize("name, control, values", [
+    ("vanishing_gradients_widget", "depth", (11, 12, 24)),
+    ("vanishing_gradients_widget", "init_scale", (2.0, 0.2)),
+    ("init_variance_widget", "std", (0.02, 0.5, 5.0)),
+    ("init_variance_widget", "scheme", ("zeros", "he_normal")),
+])
+def test_redraw_over_the_kept_background_is_the_full_picture(name, control, values):
+    """What render draws over the kept picture of the static part is pixel for pixel what a
+    full redraw of the same figure gives, and most redraws keep it."""
+    box = getattr(widgets, name)(**dict(LECTURE_00)[name])
+    kept = 0
+    for value in values:
+        background = box.figure._nbkit_background
+        box.controls[control].value = value
+        kept += box.figure._nbkit_background is background
+        box.figure.stale = True  # draw everything again
+        assert figure_to_png(box.figure) == bytes(box.image.value), (control, value)
+    assert kept or control == "scheme"  # a new scheme may relabel the legend
 
 
 def test_activation_range_stays_open_and_redraws(boxes):

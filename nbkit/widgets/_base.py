@@ -5,7 +5,8 @@ Every widget is three layers:
 1. ``compute_*``: pure numpy, returns arrays (unit-tested);
 2. ``plot_*``: draws on a :class:`matplotlib.figure.Figure` and returns it (never pyplot, so no
    global state and no figure leaks); given ``fig=`` (a figure it drew before) it redraws into
-   it, keeping axes, ticks and what does not change;
+   it, keeping axes, ticks and what does not change (marking what changes *animated* lets
+   :func:`render` draw the rest once);
 3. ``*_widget()``: a thin ipywidgets wrapper, a :class:`FigureBox`.
 
 The picture policy (one for every picture of nbkit.widgets, live or saved):
@@ -167,12 +168,14 @@ def reuse_figure(fig, key, build, size):
                 continue
             if ax.get_legend() is not None and ax.get_legend() not in static:
                 ax.get_legend().remove()
-            for artist in ax.get_children():
-                if artist not in static and artist.axes is ax and hasattr(artist, "remove"):
-                    with contextlib.suppress(NotImplementedError, ValueError):
-                        artist.remove()
-            ax.relim()
-            ax.set_prop_cycle(None)
+            removed = [artist for artist in ax.get_children() if artist not in static
+                       and artist.axes is ax and hasattr(artist, "remove")]
+            for artist in removed:
+                with contextlib.suppress(NotImplementedError, ValueError):
+                    artist.remove()
+            if removed:
+                ax.relim()
+                ax.set_prop_cycle(None)
         return fig, axes
     if fig is None:
         fig, _ = new_figure(*size, ncols=0, nrows=0)
@@ -260,13 +263,40 @@ def log_scale(ax, axis="y"):
     getattr(ax, f"{axis}axis").set_minor_locator(NullLocator())
 
 
-def figure_to_png(fig):
-    """Render a Figure to PNG bytes at the figure's dpi: RGB, rows unfiltered, zlib level 1
-    (several times faster to encode than matplotlib's savefig, a few % larger), no text chunks,
-    so the same figure gives the same bytes."""
+def render(fig):
+    """Draw a Figure on its Agg canvas; returns the canvas.
+
+    Artists marked *animated* (``set_animated(True)``: what a control changes -- data, and the
+    axes, texts or legends that follow it) are left out of the picture of the rest, which is
+    kept and drawn again only when some of the rest changed (``fig.stale``: matplotlib marks a
+    figure stale whenever one of its non-animated artists changes); each redraw restores that
+    picture and draws the animated artists over it (an Axes' own in z-order, then the
+    figure's). Text is most of the cost of drawing, so titles, labels and the ticks of axes
+    whose limits do not change are drawn once. (``savefig`` draws everything, as usual.)"""
     canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
-    canvas.draw()
-    rgba = np.asarray(canvas.buffer_rgba())
+    background = getattr(fig, "_nbkit_background", None)
+    if background is None or fig.stale or background[0] != fig.bbox.bounds:
+        canvas.draw()
+        fig._nbkit_background = (fig.bbox.bounds, canvas.copy_from_bbox(fig.bbox))
+    else:
+        canvas.restore_region(background[1])
+    renderer = canvas.get_renderer()
+    for artist in fig.get_children():
+        if artist.get_animated():
+            artist.draw(renderer)
+        elif artist in fig.axes:
+            for child in sorted(artist.get_children(), key=lambda a: a.get_zorder()):
+                if child.get_animated():
+                    child.draw(renderer)
+    fig.stale = False  # drawing an animated axis marks its ticks (and so the figure) stale
+    return canvas
+
+
+def figure_to_png(fig):
+    """Render a Figure (:func:`render`) to PNG bytes at the figure's dpi: RGB, rows unfiltered,
+    zlib level 1 (several times faster to encode than matplotlib's savefig, a few % larger), no
+    text chunks, so the same figure gives the same bytes."""
+    rgba = np.asarray(render(fig).buffer_rgba())
     height, width = rgba.shape[:2]
     rows = np.zeros((height, 1 + 3 * width), dtype=np.uint8)  # filter byte 0 = none
     rows[:, 1:].reshape(height, width, 3)[...] = rgba[..., :3]

@@ -109,7 +109,10 @@ def compute_vanishing_gradients(depth=10, width=64, init_scale=1.0, activations=
     return out
 
 
-def _build_vanishing(fig):
+def _build_vanishing(fig, names):
+    """The three panels, a line per activation in each, the legend and a note on dead units;
+    what a slider changes (the lines, the note, the left title, the axes but the slope's y
+    axis) is animated (:func:`~nbkit.widgets._base.render`)."""
     axes = fig.subplots(1, 3)
     ax_g, ax_d, ax_f = axes
     ax_g.set_ylabel(r"‖∂L/∂W$_\ell$‖ (log scale)")
@@ -117,13 +120,27 @@ def _build_vanishing(fig):
              title=r"Error signal ‖∂L/∂z$_\ell$‖ per layer")
     log_scale(ax_g)
     log_scale(ax_d)
-    ax_f.set(ylabel=r"mean $f'(z_\ell)$", title="Mean slope f′ per layer", ylim=(0, 1.05))
+    # f' <= 1 for every activation here: the band above 1 is for the note on dead units
+    ax_f.set(ylabel=r"mean $f'(z_\ell)$", title="Mean slope f′ per layer", ylim=(0, 1.2))
+    fig._nbkit_note = ax_f.text(0.98, 0.98, "", transform=ax_f.transAxes, ha="right", va="top",
+                                fontsize=MIN_FONT_PT)
     ax_f.axhline(0.25, color=OKABE_ITO["black"], ls=":", lw=1)
     ax_f.annotate("σ′ ≤ 1/4", (0.02, 0.25), xycoords=("axes fraction", "data"),
                   xytext=(0, 3), textcoords="offset points", fontsize=MIN_FONT_PT)
+    fig._nbkit_lines = {}
+    for a in names:
+        style = {"color": activation_color(a), "ls": activation_linestyle(a), "marker": "o",
+                 "ms": 3.5, "animated": True}
+        fig._nbkit_lines[a] = [ax.plot([], [], **style)[0] for ax in axes]
     for ax in axes:
         ax.set_xlabel(r"layer $\ell$ (1 = input side)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    for artist in (ax_g.xaxis, ax_g.yaxis, ax_g.title, ax_d.xaxis, ax_d.yaxis, ax_f.xaxis,
+                   fig._nbkit_note):
+        artist.set_animated(True)
+    fig.legend([lines[0] for lines in fig._nbkit_lines.values()], names,
+                              loc="outside upper center", ncols=min(len(names), 4),
+                              frameon=False)
     return axes
 
 
@@ -131,36 +148,37 @@ def _build_vanishing(fig):
 def plot_vanishing_gradients(stats, init_scale=None, *, fig=None):
     """Left: the weight gradient ||dL/dW_l|| per layer (log scale) per activation. Middle: the
     error signal ||dL/dz_l|| per layer (log scale), beside it, so the two stories can be told
-    apart. Right: mean f'(z_l) per layer, with the bound σ' <= 1/4. One legend above the
-    panels (dead ReLU units in it). ``stats`` is the output of
+    apart. Right: mean f'(z_l) per layer, with the bound σ' <= 1/4 and the share of dead ReLU
+    units. One legend above the panels. ``stats`` is the output of
     :func:`compute_vanishing_gradients`; exact zeros are not drawn on the log scales (the legend
     says so). ``fig``: a figure this function drew before, redrawn in place. Returns the Figure.
     """
     if not stats:
         raise ValueError("plot_vanishing_gradients: stats is empty")
-    fig, (ax_g, ax_d, ax_f) = reuse_figure(fig, "vanishing", _build_vanishing, (MAX_WIDTH_PX, 330))
+    names = tuple(stats)
+    fig, (ax_g, ax_d, ax_f) = reuse_figure(fig, ("vanishing", names),
+                                           lambda f: _build_vanishing(f, names),
+                                           (MAX_WIDTH_PX, 330))
     depth = len(next(iter(stats.values()))["grad_norm"])
     layer = np.arange(1, depth + 1)
-    for a, s in stats.items():
-        style = {"color": activation_color(a), "ls": activation_linestyle(a), "marker": "o",
-                 "ms": 3.5}
-        label = activation_label(a)
+    labels, dead = fig.legends[0].get_texts(), []
+    for (a, s), text in zip(stats.items(), labels, strict=True):
+        text.set_text(activation_label(a) + (" (zeros not drawn)" if np.any(s["grad_norm"] == 0)
+                                             else ""))
         if a in ("relu", "leaky_relu"):
-            label += f" ({100 * s['dead_fraction'].mean():.0f}% dead units)"
-        if np.any(s["grad_norm"] == 0):
-            label += ", zeros not drawn"
-        ax_g.plot(layer, np.where(s["grad_norm"] > 0, s["grad_norm"], np.nan), label=label,
-                  **style)
-        if "dz_norm" in s:
-            ax_d.plot(layer, np.where(s["dz_norm"] > 0, s["dz_norm"], np.nan), **style)
-        ax_f.plot(layer, s["mean_fprime"], **style)
+            dead.append(f"{activation_label(a)} {100 * s['dead_fraction'].mean():.0f}%")
+        dz = s.get("dz_norm", np.zeros(depth))
+        for line, values in zip(fig._nbkit_lines[a], (s["grad_norm"], dz, s["mean_fprime"]),
+                                strict=True):
+            line.set_data(layer, np.where(values > 0, values, np.nan) if line.axes is not ax_f
+                          else values)
+    fig._nbkit_note.set_text("dead units: " + ",\n".join(dead) if dead else "")
     scale = "" if init_scale is None else f" (init scale {init_scale:.3g})"
-    ax_g.set_title(r"Weight gradient ‖∂L/∂W$_\ell$‖" + scale)
+    ax_g.title.set_text(r"Weight gradient ‖∂L/∂W$_\ell$‖" + scale)
     for ax in (ax_g, ax_d, ax_f):
         ax.set_xlim(0.5, depth + 0.5)
-        ax.autoscale_view(scalex=False)
-    fig.legend(*ax_g.get_legend_handles_labels(), loc="outside upper center",
-               ncols=min(len(stats), 4), frameon=False)
+        ax.relim()
+        ax.autoscale_view(scalex=False, scaley=ax is not ax_f)
     return fig
 
 

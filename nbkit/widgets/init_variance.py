@@ -43,6 +43,7 @@ SCHEMES = {
 _SHORT_NAMES = {"xavier": "xavier_normal", "he": "he_normal"}
 MAX_DEPTH = 12
 MAX_WIDTH = 256
+SPREAD_LABELS = ("activations h_ℓ", "gradients ∂L/∂W_ℓ")
 
 
 def initializer(scheme, std=0.01):
@@ -115,44 +116,61 @@ def compute_init_statistics(scheme="xavier_normal", activation="tanh", std=0.01,
     }
 
 
-def _ridgeline(ax, counts, edges, means, stds):
-    """One histogram per layer, stacked vertically (layer 1 at the bottom), with a bar for
-    mean ± std under each."""
-    centers = 0.5 * (edges[:-1] + edges[1:])
-    for l, c in enumerate(counts):
-        height = c / max(c.max(), 1) * 0.85
-        ax.fill_between(centers, l + 1, l + 1 + height, color=PALETTE[l % 4], alpha=0.6,
-                        step="mid", lw=0)
+def _ridgeline(ax, depth):
+    """One histogram per layer, stacked vertically (layer 1 at the bottom), and a bar for
+    mean ± std under each: the artists, filled in by :func:`_draw_ridgeline`."""
+    hists = [ax.stairs([0], [0, 1], baseline=l + 1, fill=True, color=PALETTE[l % 4], alpha=0.6,
+                       lw=0) for l in range(depth)]
+    bars = ax.hlines([], [], [], color=OKABE_ITO["black"], lw=1.2)
+    marks = ax.plot([], [], "|", color=OKABE_ITO["black"], ms=8)[0]
+    ax.set_ylim(0.8, depth + 1)
+    ax.set_yticks(np.arange(1, depth + 1))
+    ax.grid(False)
+    return [*hists, bars, marks, ax.xaxis]
+
+
+def _draw_ridgeline(ax, counts, edges, means, stds):
+    *hists, bars, marks = (a for a in ax.get_children() if a.get_animated() and a is not ax.xaxis)
+    for l, (c, hist) in enumerate(zip(counts, hists, strict=True)):
+        hist.set_data(l + 1 + c / max(c.max(), 1) * 0.85, edges, baseline=l + 1)
     rows = np.arange(1, len(counts) + 1) + 0.03
-    m = np.clip(means, edges[0], edges[-1])
-    ax.hlines(rows, np.clip(m - stds, edges[0], edges[-1]), np.clip(m + stds, edges[0], edges[-1]),
-              color=OKABE_ITO["black"], lw=1.2)
-    ax.plot(m, rows, "|", color=OKABE_ITO["black"], ms=8)
-    ax.set_ylim(0.8, len(counts) + 1)
-    ax.set_yticks(np.arange(1, len(counts) + 1))
+    m, lo, hi = (np.clip(v, edges[0], edges[-1]) for v in (means, means - stds, means + stds))
+    bars.set_segments([[(a, y), (b, y)] for a, b, y in zip(lo, hi, rows, strict=True)])
+    marks.set_data(m, rows)
     ax.set_xlim(edges[0], edges[-1])
 
 
-def _build_init(fig):
+def _build_init(fig, depth, shape):
+    """The four panels for ``depth`` layers and a heat map of ``shape``; what a control changes
+    (histograms, bars, lines, the heat map and its colour bar, the legend, the note, the
+    titles that name the setting, the axes whose limits follow the data) is animated
+    (:func:`~nbkit.widgets._base.render`)."""
     (ax_a, ax_g), (ax_s, ax_h) = axes = fig.subplots(2, 2)
     ax_a.set(xlabel="activation value h", ylabel="layer ℓ",
              title="Activations per layer (bar: mean ± std)")
     ax_g.set(xlabel="weight gradient ∂L/∂W", ylabel="layer ℓ",
              title="Weight gradients per layer (bar: mean ± std)")
     ax_g.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
-    ax_s.set(xlabel="layer ℓ (1 = input side)", ylabel="std (log scale)")
+    animated = _ridgeline(ax_a, depth) + _ridgeline(ax_g, depth)
+    ax_s.set(xlabel="layer ℓ (1 = input side)", ylabel="std (log scale)",
+             title="Spread per layer", xlim=(0.5, depth + 0.5))
     log_scale(ax_s)
     ax_s.xaxis.set_major_locator(MaxNLocator(integer=True))
-    for ax in (ax_a, ax_g, ax_h):
-        ax.grid(False)
-    image = ax_h.imshow(np.zeros((16, 24)), aspect="auto", cmap="cividis",
-                        interpolation="nearest")
-    fig.colorbar(image, ax=ax_h, fraction=0.08, pad=0.02, label="h")
+    fig._nbkit_spread = [ax_s.plot([], [], marker=marker, ms=4, label=label)[0]
+                         for marker, label in zip("os", SPREAD_LABELS, strict=True)]
+    fig._nbkit_zeros = ax_s.text(0.5, 0.5, "", transform=ax_s.transAxes, ha="center",
+                                 va="center", color=OKABE_ITO["vermillion"])
+    image = ax_h.imshow(np.zeros(shape), aspect="auto", cmap="cividis", interpolation="nearest")
+    colorbar = fig.colorbar(image, ax=ax_h, fraction=0.08, pad=0.02, label="h")
     ax_h.set(xlabel="unit j", ylabel="example n")
     ax_h.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax_h.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax_h.grid(False)
     fig._nbkit_image = image
+    animated += [*fig._nbkit_spread, fig._nbkit_zeros, ax_s.yaxis, ax_s.legend(loc="best"),
+                 image, colorbar.ax, ax_h.title, fig.suptitle("")]
+    for artist in animated:
+        artist.set_animated(True)
     return axes
 
 
@@ -164,47 +182,41 @@ def plot_init_statistics(stats, scheme=None, activation=None, std=None, *, fig=N
     columns = symmetric units). ``fig``: a figure this function drew before, redrawn in place.
     Returns the Figure."""
     hs = stats["activations"]
-    depth = len(hs)
-    fig, axes = reuse_figure(fig, "init", _build_init, (MAX_WIDTH_PX, 470))
+    depth, mid = len(hs), (len(hs) - 1) // 2
+    h = hs[mid][:16, :24]
+    fig, axes = reuse_figure(fig, ("init", depth, h.shape),
+                             lambda f: _build_init(f, depth, h.shape), (MAX_WIDTH_PX, 470))
     (ax_a, ax_g), (ax_s, ax_h) = axes
-    _ridgeline(ax_a, *stats["act_hist"], stats["act_mean"], stats["act_std"])
-    _ridgeline(ax_g, *stats["grad_hist"], stats["grad_mean"], stats["grad_std"])
+    _draw_ridgeline(ax_a, *stats["act_hist"], stats["act_mean"], stats["act_std"])
+    _draw_ridgeline(ax_g, *stats["grad_hist"], stats["grad_mean"], stats["grad_std"])
 
     layer = np.arange(1, depth + 1)
-    ax_s.set_autoscaley_on(True)
-    zeros = []
-    for key, marker, label in (("act_std", "o", "activations h_ℓ"),
-                               ("grad_std", "s", "gradients ∂L/∂W_ℓ")):
+    zeros, legend = [], ax_s.get_legend()
+    for line, text, key, label in zip(fig._nbkit_spread, legend.get_texts(),
+                                      ("act_std", "grad_std"), SPREAD_LABELS, strict=True):
         values = stats[key]
+        line.set_data(layer, np.where(values > 0, values, np.nan))
+        text.set_text(label + (" (0 not drawn)" if np.any(values == 0) else ""))
         if np.all(values == 0):
             zeros.append(label)
-            continue
-        ax_s.plot(layer, np.where(values > 0, values, np.nan), marker=marker, ms=4,
-                  label=label + (" (0 not drawn)" if np.any(values == 0) else ""))
-    ax_s.set_xlim(0.5, depth + 0.5)
-    ax_s.relim()
-    ax_s.autoscale_view(scalex=False)
-    if zeros:
-        ax_s.text(0.5, 0.5, "std = 0 exactly in every layer for\n" + " and ".join(zeros)
-                  + "\n(not drawn: a log scale has no 0)", transform=ax_s.transAxes,
-                  ha="center", va="center", color=OKABE_ITO["vermillion"])
-        if len(zeros) == 2:
-            ax_s.set_ylim(0.1, 10)
-    ax_s.set_title("Spread per layer")
-    if len(zeros) < 2:
-        ax_s.legend(loc="best")
+    fig._nbkit_zeros.set_text("std = 0 exactly in every layer for\n" + " and ".join(zeros)
+                              + "\n(not drawn: a log scale has no 0)" if zeros else "")
+    legend.set_visible(len(zeros) < 2)
+    if len(zeros) == 2:
+        ax_s.set_ylim(0.1, 10)
+    else:
+        ax_s.set_autoscaley_on(True)
+        ax_s.relim()
+        ax_s.autoscale_view(scalex=False)
 
-    mid = (depth - 1) // 2
-    h = hs[mid][:16, :24]
     image = fig._nbkit_image
     image.set_data(h)
-    image.set_extent((-0.5, h.shape[1] - 0.5, h.shape[0] - 0.5, -0.5))
     lo, hi = float(h.min()), float(h.max())
     image.set_clim(*((lo, hi) if hi > lo else (lo - 0.5, lo + 0.5)))
     same = bool(stats["identical_units"][mid])
-    ax_h.set_title(f"Layer {mid + 1} activations" + (": ALL UNITS IDENTICAL"
-                                                     if same else ""),
-                   color=OKABE_ITO["vermillion"] if same else "black")
+    ax_h.title.set_text(f"Layer {mid + 1} activations" + (": ALL UNITS IDENTICAL"
+                                                          if same else ""))
+    ax_h.title.set_color(OKABE_ITO["vermillion"] if same else "black")
 
     parts = []
     if scheme is not None:
@@ -214,7 +226,8 @@ def plot_init_statistics(stats, scheme=None, activation=None, std=None, *, fig=N
         parts.append(f"init {label}")
     if activation is not None:
         parts.append(activation_label(activation))
-    fig.suptitle("Initialization: " + (", ".join(parts) if parts else "statistics per layer"))
+    fig._suptitle.set_text("Initialization: " + (", ".join(parts) if parts
+                                                 else "statistics per layer"))
     return fig
 
 
