@@ -477,8 +477,6 @@ def control_style():
     return {"description_width": "initial"}
 
 
-slider_style = control_style
-
 
 def slider_layout(width="250px"):
     """Compact controls: a fixed width so a row of them wraps instead of overflowing."""

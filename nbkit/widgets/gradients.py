@@ -139,8 +139,7 @@ def _build_vanishing(fig, names):
                    fig._nbkit_note):
         artist.set_animated(True)
     fig.legend([lines[0] for lines in fig._nbkit_lines.values()], names,
-                              loc="outside upper center", ncols=min(len(names), 4),
-                              frameon=False)
+               loc="outside upper center", ncols=min(len(names), 4), frameon=False)
     return axes
 
 

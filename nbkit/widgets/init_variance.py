@@ -126,11 +126,11 @@ def _ridgeline(ax, depth):
     ax.set_ylim(0.8, depth + 1)
     ax.set_yticks(np.arange(1, depth + 1))
     ax.grid(False)
-    return [*hists, bars, marks, ax.xaxis]
+    return hists, bars, marks
 
 
-def _draw_ridgeline(ax, counts, edges, means, stds):
-    *hists, bars, marks = (a for a in ax.get_children() if a.get_animated() and a is not ax.xaxis)
+def _draw_ridgeline(ax, ridge, counts, edges, means, stds):
+    hists, bars, marks = ridge
     for l, (c, hist) in enumerate(zip(counts, hists, strict=True)):
         hist.set_data(l + 1 + c / max(c.max(), 1) * 0.85, edges, baseline=l + 1)
     rows = np.arange(1, len(counts) + 1) + 0.03
@@ -151,7 +151,9 @@ def _build_init(fig, depth, shape):
     ax_g.set(xlabel="weight gradient ∂L/∂W", ylabel="layer ℓ",
              title="Weight gradients per layer (bar: mean ± std)")
     ax_g.ticklabel_format(axis="x", style="sci", scilimits=(-2, 2))
-    animated = _ridgeline(ax_a, depth) + _ridgeline(ax_g, depth)
+    fig._nbkit_ridges = [_ridgeline(ax, depth) for ax in (ax_a, ax_g)]
+    animated = [a for hists, *rest in fig._nbkit_ridges for a in (*hists, *rest)]
+    animated += [ax_a.xaxis, ax_g.xaxis]
     ax_s.set(xlabel="layer ℓ (1 = input side)", ylabel="std (log scale)",
              title="Spread per layer", xlim=(0.5, depth + 0.5))
     log_scale(ax_s)
@@ -187,8 +189,9 @@ def plot_init_statistics(stats, scheme=None, activation=None, std=None, *, fig=N
     fig, axes = reuse_figure(fig, ("init", depth, h.shape),
                              lambda f: _build_init(f, depth, h.shape), (MAX_WIDTH_PX, 470))
     (ax_a, ax_g), (ax_s, ax_h) = axes
-    _draw_ridgeline(ax_a, *stats["act_hist"], stats["act_mean"], stats["act_std"])
-    _draw_ridgeline(ax_g, *stats["grad_hist"], stats["grad_mean"], stats["grad_std"])
+    ridge_a, ridge_g = fig._nbkit_ridges
+    _draw_ridgeline(ax_a, ridge_a, *stats["act_hist"], stats["act_mean"], stats["act_std"])
+    _draw_ridgeline(ax_g, ridge_g, *stats["grad_hist"], stats["grad_mean"], stats["grad_std"])
 
     layer = np.arange(1, depth + 1)
     zeros, legend = [], ax_s.get_legend()
