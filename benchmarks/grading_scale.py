@@ -13,13 +13,14 @@ command, each in a fresh interpreter, ``--jobs`` sandboxes at a time:
 * the **class**, ``--submissions`` submissions,
 
 both measured in this run. Reported per run: time, time per submission (the solution's one
-reference run included), the grader's peak resident memory (its own process, ``ru_maxrss``) and
-the largest kernel's (its children's); then the marginal time of a submission (the difference
-of the two runs over the difference of their sizes) and the ratios class/baseline -- about 1
-for the grader's memory when rows stream to the files and nothing grows with the class, at
-most 1 for time per submission. The figures are printed and
-written as JSON (default ``benchmarks/results/grading_scale.json``); on a shared machine they
-are provisional.
+reference run included), the grader's peak resident memory (its own process image, ``VmHWM``;
+``ru_maxrss`` would start from the size of the process that launched it) and the largest
+child's ``ru_maxrss`` (a kernel's, or the grader's size when it forked that kernel if larger);
+then the marginal time of a submission (the difference of the two runs over the difference of
+their sizes) and the ratios class/baseline -- about 1 for the grader's memory when rows stream
+to the files and nothing grows with the class, at most 1 for time per submission. The figures
+are printed and written as JSON (default ``benchmarks/results/grading_scale.json``); on a
+shared machine they are provisional.
 """
 
 from __future__ import annotations
@@ -80,8 +81,9 @@ def _child(argv: list[str]) -> None:
     rc = main(["grade", *argv])
     took = time.perf_counter() - t0
     kib = 1024
-    print(json.dumps({"rc": rc, "seconds": took,
-                      "grader_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / kib,
+    with open("/proc/self/status") as fh:
+        hwm_kib = next(int(ln.split()[1]) for ln in fh if ln.startswith("VmHWM:"))
+    print(json.dumps({"rc": rc, "seconds": took, "grader_peak_mb": hwm_kib / kib,
                       "kernel_peak_mb":
                           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / kib}))
 
