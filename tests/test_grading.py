@@ -543,6 +543,16 @@ def test_feedback_caps_kernel_text_and_escapes_it(tmp_path):
     assert row["student"].startswith("'=")
 
 
+
+@pytest.mark.parametrize("name", ["=x", "+1", "-", "@a", "\tx", "'", "'=x", "''", "'bob", "bob",
+                                  "bo'b", "x=", ""])
+def test_a_quoted_name_reads_back_as_itself(name):
+    from nbkit.grading.output import quote, unquote
+
+    cell = quote(name)
+    assert unquote(cell) == name
+    assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r")  # no spreadsheet formula
+
 def test_student_names_are_safe_path_components(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "subs").mkdir()

@@ -429,6 +429,47 @@ def test_accuracy_is_judged_on_images_the_kernel_cannot_label(accuracy_course, t
         assert rows[student]["score"] == "0", (student, rows[student])
 
 
+MASK_PROBE = """
+import asyncio, json, sys, tempfile
+from pathlib import Path
+import sklearn
+assert sklearn.__file__.startswith(ALIAS), (sys.prefix, sklearn.__file__)
+from nbkit.grading.execute import run_cells
+from nbkit.grading.grade import GradingRun
+cell = ("from nbkit.data import load_digits\\nfrom nbkit.grading.checks import record\\n"
+        "record('rows', [int((load_digits(s, rng=0)[0] > 0).any(axis=1).sum())\\n"
+        "                for s in ('train', 'test')])")
+run = GradingRun(Path(ROOT), "acc")
+try:
+    folder = Path(tempfile.mkdtemp(dir=run.base))
+    folder.chmod(0o755)
+    res = asyncio.run(run_cells([cell], run.launch(folder)))
+finally:
+    run.close()
+print(json.dumps([r["value"] for r in res.cells[0].records] or res.cells[0].error))
+"""
+
+
+def test_a_venv_behind_a_symlinked_folder_still_hides_the_public_test_split(accuracy_course,
+                                                                           tmp_path):
+    """The sandbox binds the Python environment at the path the grader runs it from; the
+    digits mask must lie over that path too, not only over the one symlinks resolve to (else
+    the public test split is readable and a nearest-neighbour search over it scores)."""
+    prefix = Path(sys.prefix)
+    if not Path(sys.executable).is_relative_to(prefix):
+        pytest.skip(f"the interpreter {sys.executable} is not inside sys.prefix {prefix}")
+    alias = tmp_path / "alias"
+    alias.symlink_to(prefix.parent)
+    python = alias / Path(sys.executable).relative_to(prefix.parent)
+    script = MASK_PROBE.replace("ALIAS", repr(str(alias))).replace("ROOT",
+                                                                   repr(str(accuracy_course)))
+    proc = subprocess.run([str(python), "-c", script], capture_output=True, text=True,
+                          timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = json.loads(proc.stdout.splitlines()[-1])
+    assert rows == [[1347.0, 0.0]], rows  # train rows intact, all 450 test rows blank
+
+
 @pytest.mark.skipif("NBKIT_DATA" not in os.environ, reason="needs the local MNIST copy")
 def test_only_declared_data_files_are_readable(tmp_path):
     """A sandbox sees the data files its assignment declares, not the rest of $NBKIT_DATA (the

@@ -399,6 +399,38 @@ def test_an_extra_notebook_cannot_take_a_classmates_name(tmp_path):
     assert all(n == "alice" or "#" in n for n in names), names  # never a possible user name
 
 
+
+def test_a_notebook_planted_in_ones_own_folder_cannot_take_a_classmates_row(tmp_path):
+    """Files passed by a recursive glob: Alice plants ``alice/A/bob/A/A.ipynb``. Named by its
+    folders alone it would be Bob's row, and Bob's real notebook ``bob#2``."""
+    from nbkit.grading.submissions import collect
+
+    source = read_notebook(solution_path(REPO, EXAMPLE))
+    subs = tmp_path / "submitted"
+    for rel in ("alice", "alice/A/bob", "bob"):
+        write_notebook(source, subs / rel / "A" / "A.ipynb")
+    files = sorted(str(f) for f in subs.glob("**/A.ipynb"))
+    warnings = []
+    names = {str(s.path.relative_to(subs)): s.student
+             for s in collect(files, "A", warn=warnings.append)}
+    assert names == {"alice/A/A.ipynb": "alice", "alice/A/bob/A/A.ipynb": "alice#2",
+                     "bob/A/A.ipynb": "bob"}, names
+    assert len(warnings) == 1 and "alice/A/bob" in warnings[0], warnings
+
+
+def test_the_least_nested_submission_keeps_the_plain_name(tmp_path):
+    """Walk order puts ``alice/00copy/`` before ``alice/``; the numbered row is the nested copy,
+    and a real folder ``alice#2`` keeps its own name."""
+    from nbkit.grading.submissions import collect
+
+    source = read_notebook(solution_path(REPO, EXAMPLE))
+    for rel in ("alice/00copy", "alice", "alice#2"):
+        write_notebook(source, tmp_path / "subs" / rel / f"{EXAMPLE}.ipynb")
+    names = {str(s.path.relative_to(tmp_path / "subs")): s.student
+             for s in collect([str(tmp_path / "subs")], EXAMPLE, warn=lambda m: None)}
+    assert names == {f"alice/{EXAMPLE}.ipynb": "alice", f"alice#2/{EXAMPLE}.ipynb": "alice#2",
+                     f"alice/00copy/{EXAMPLE}.ipynb": "alice#3"}, names
+
 NON_ROOT_FILL = r'''
 kernel = ("import os, socket, time\ns = socket.socket(socket.AF_UNIX)\ns.bind(%r)\ns.listen()\n"
           "time.sleep(2)\nfor k in range(4):\n    try:\n"

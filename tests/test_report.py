@@ -3,6 +3,7 @@ errors for bad input, nbgrader's gradebook kept in step, and the page in a real 
 
 import csv
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from nbkit.grading.notebooks import (
     write_notebook,
     wrong_answer_notebook,
 )
+from nbkit.grading.output import unquote
 from nbkit.grading.report import ReportError, read_results, report, summarize
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,27 +42,32 @@ def graded(tmp_path_factory):
     write_notebook(read_notebook(release_path(REPO, A)), subs / "dee" / f"{A}.ipynb")
     (subs / "eve").mkdir()
     (subs / "eve" / f"{A}.ipynb").write_text("{not a notebook")
+    # names a spreadsheet would run, and folder bytes that are not UTF-8 (once fatal to the CSV)
+    write_notebook(wrong_answer_notebook(source), subs / "=1+1" / f"{A}.ipynb")
+    write_notebook(source, subs / os.fsdecode(b"caf\xe9") / f"{A}.ipynb")
     results = grade(REPO, A, [str(subs)], csv_path=str(tmp / "grades.csv"),
                     json_path=str(tmp / "grades.json"), feedback_dir=str(tmp / "feedback"),
                     jobs=2, log=lambda m: None)
     return {"dir": tmp, "csv": tmp / "grades.csv", "json": tmp / "grades.json",
-            "results": {r["student"]: r for r in results}, "subs": subs}
+            "results": {r["student"]: r for r in results}, "subs": subs,
+            "folders": {"caf\ufffd": subs / os.fsdecode(b"caf\xe9")}}
 
 
 def test_report_of_a_real_grading_run(graded, tmp_path):
     res = report([graded["csv"], graded["json"]], out_dir=tmp_path)
     results = graded["results"]
-    assert res["n"] == 5 and res["statuses"] == {"ok": 4, "unreadable": 1}
-    assert res["mean"] == pytest.approx(sum(r["score"] for r in results.values()) / 5)
+    n = len(results)
+    assert n == 7 and res["n"] == n and res["statuses"] == {"ok": 6, "unreadable": 1}
+    assert res["mean"] == pytest.approx(sum(r["score"] for r in results.values()) / n)
     tests = graded_cells(read_notebook(solution_path(REPO, A)))
     by_test = {t["test"]: t for t in res["tests"]}
     assert list(by_test) == [g for g, _, _ in tests]
     for gid, points, _ in tests:
         passed = [r for r in results.values() if r["cells"][gid]["passed"]]
         assert by_test[gid]["max_points"] == points
-        assert by_test[gid]["pass_rate"] == pytest.approx(len(passed) / 5)
+        assert by_test[gid]["pass_rate"] == pytest.approx(len(passed) / n)
         assert by_test[gid]["mean_points"] == pytest.approx(
-            sum(r["cells"][gid]["points"] for r in results.values()) / 5)
+            sum(r["cells"][gid]["points"] for r in results.values()) / n)
     # the most failed test carries its most common message (from the JSON)
     worst = res["most_failed"][0]
     assert worst["failed"] == max(t["failed"] for t in res["tests"]) > 0
@@ -69,7 +76,11 @@ def test_report_of_a_real_grading_run(graded, tmp_path):
     # LMS CSV: student,total for everyone
     lms = list(csv.reader(res["lms_csv"].open()))
     assert lms[0] == ["student", "total"]
-    assert {s: float(t) for s, t in lms[1:]} == {s: r["score"] for s, r in results.items()}
+    assert {unquote(s): float(t) for s, t in lms[1:]} == \
+        {s: r["score"] for s, r in results.items()}
+    assert "=1+1" in results and "caf\ufffd" in results
+    assert "'=1+1" in {s for s, _ in lms[1:]}  # the CSV and JSON rows were one student
+    assert not any(s[:1] in "=+-@" for s, _ in lms[1:])
     page = res["html"].read_text()
     assert page.count('<img id="histogram"') == 1 and "data:image/png;base64," in page
     assert "unreadable" in page and worst["test"] in page
@@ -184,7 +195,7 @@ def test_cli_writes_the_report_and_fails_clearly(graded, tmp_path):
     ok = subprocess.run([str(NBKIT), "report", str(graded["csv"]), str(graded["json"]),
                          "--out", str(tmp_path)], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
-    assert "5 submission(s)" in ok.stdout
+    assert f"{len(graded['results'])} submission(s)" in ok.stdout
     assert (tmp_path / f"{A}_report.html").is_file() and (tmp_path / f"{A}_lms.csv").is_file()
     bad = subprocess.run([str(NBKIT), "report", str(_write(tmp_path, "e.csv", ""))],
                          capture_output=True, text=True)
@@ -214,11 +225,13 @@ def test_gradebook_and_feedback_kept_in_step(graded, tmp_path):
     for r in rows:  # nbgrader's layout after `nbgrader collect`
         sub = Path(cd.format_path(cd.submitted_directory, r.student, A))
         sub.mkdir(parents=True)
-        shutil.copy(graded["subs"] / r.student / f"{A}.ipynb", sub)
+        folder = graded["folders"].get(r.student, graded["subs"] / r.student)
+        shutil.copy(folder / f"{A}.ipynb", sub)
         (sub / "timestamp.txt").write_text("2026-01-02 03:04:05.000000 UTC")
         (sub / "submission_secret.txt").write_text(f"secret-{r.student}")
     done = sync_nbgrader(course, rows, feedback_dir=graded["dir"] / "feedback")
-    assert done == {"submissions": 5, "feedback": 5}
+    n = len(rows)
+    assert n == 7 and done == {"submissions": n, "feedback": n}
     with Gradebook(cd.db_url, cd.course_id) as gb:
         stored = {s.student.id: s.score for s in gb.find_assignment(A).submissions}
     assert stored == {r.student: r.score for r in rows}
@@ -231,7 +244,7 @@ def test_gradebook_and_feedback_kept_in_step(graded, tmp_path):
     assert (fb / "submission_secret.txt").read_text() == "secret-bob"
     assert {oct(p.stat().st_mode & 0o777) for p in fb.iterdir()} == {"0o600"}
     # a second run (a regrade) updates, it does not duplicate
-    assert sync_nbgrader(course, rows)["submissions"] == 5
+    assert sync_nbgrader(course, rows)["submissions"] == n
 
 
 # --------------------------------------------------------------------------------------------

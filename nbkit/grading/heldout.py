@@ -57,13 +57,17 @@ def _digits_test():
 
 def _digits_mask() -> dict[str, bytes]:
     """scikit-learn's digits.csv.gz with the rows of the test split blanked (pixels and label
-    0): ``load_digits("train")`` is unchanged, ``load_digits("test")`` holds no digits."""
+    0): ``load_digits("train")`` is unchanged, ``load_digits("test")`` holds no digits.
+
+    Mounted at the path as the interpreter finds it (where the sandbox binds the environment)
+    and at the path symlinks resolve to, so that a venv behind a symlinked folder is masked."""
     import gzip
+    import os
 
     import sklearn.datasets
 
-    path = Path(sklearn.datasets.__file__).resolve().parent / "data" / "digits.csv.gz"
-    rows = gzip.decompress(path.read_bytes()).decode("ascii").splitlines()
+    given = Path(os.path.abspath(sklearn.datasets.__file__)).parent / "data" / "digits.csv.gz"
+    rows = gzip.decompress(given.read_bytes()).decode("ascii").splitlines()
     X_test, _ = _digits_test()
     held = {tuple(int(round(v)) for v in x * 16) for x in np.asarray(X_test, dtype=np.float64)}
     out, blanked = [], 0
@@ -76,7 +80,8 @@ def _digits_mask() -> dict[str, bytes]:
             out.append(row)
     if blanked != len(held):
         raise RuntimeError(f"digits mask: blanked {blanked} rows, expected {len(held)}")
-    return {str(path): gzip.compress(("\n".join(out) + "\n").encode("ascii"), mtime=0)}
+    data = gzip.compress(("\n".join(out) + "\n").encode("ascii"), mtime=0)
+    return {str(given): data, str(given.resolve()): data}
 
 
 def _mnist_test():

@@ -3,7 +3,8 @@
 CSV (``--csv``): ``student, assignment, score, max_score, status``, then one column per test
 cell of the solution (its ``grade_id``, in notebook order) holding that cell's points. Numbers
 are written without a trailing ``.0``; a student name that starts like a spreadsheet formula
-(``= + - @``) gets a leading ``'``.
+(``= + - @``, a tab or carriage return) or with ``'`` gets a leading ``'`` (:func:`unquote`
+removes it again).
 
 JSON (``--json``): a list of the results of :func:`nbkit.grading.grade.grade`, one object per
 line, keys sorted. It holds kernel-reported error text (capped): for instructors, not students.
@@ -34,13 +35,21 @@ def _num(x) -> str:
     return str(int(x)) if x.is_integer() else f"{x:.4g}"
 
 
-def _cell(text: str) -> str:
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")  # "'": so that unquote is exact
+
+
+def quote(text: str) -> str:
     """A student name as a CSV cell that no spreadsheet runs as a formula."""
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "'" + text if text[:1] in FORMULA_STARTS else text
+
+
+def unquote(text: str) -> str:
+    """The student name a CSV cell written by :func:`quote` holds."""
+    return text[1:] if text[:1] == "'" and text[1:2] in FORMULA_STARTS else text
 
 
 def csv_row(r: dict, gids: list[str]) -> list[str]:
-    return [_cell(r["student"]), r["assignment"], _num(r["score"]), _num(r["max_score"]),
+    return [quote(r["student"]), r["assignment"], _num(r["score"]), _num(r["max_score"]),
             r["status"], *(_num(r["cells"][g]["points"]) for g in gids)]
 
 

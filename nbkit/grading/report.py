@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .notebooks import GradingError
+from .output import quote, unquote
 
 STATUSES = ("ok", "timeout", "error", "unreadable", "unsandboxed")
 REQUIRED_COLUMNS = ("student", "assignment", "score", "max_score", "status")
@@ -125,7 +126,7 @@ def read_csv(path: Path) -> list[Row]:
                               "the header)")
         rec = dict(zip(header, values, strict=True))
         rows.append(Row(
-            student=_student(rec["student"], where), assignment=rec["assignment"],
+            student=_student(unquote(rec["student"]), where), assignment=rec["assignment"],
             score=_number(rec["score"], where, "score"),
             max_score=_number(rec["max_score"], where, "max_score"),
             status=_status(rec["status"], where),
@@ -179,7 +180,7 @@ def read_json(path: Path) -> list[Row]:
                             "passed": passed,
                             "message": "" if passed else _failure_message(c)}
         rows.append(Row(
-            student=_student(rec["student"], where), assignment=str(rec["assignment"]),
+            student=_student(unquote(rec["student"]), where), assignment=str(rec["assignment"]),
             score=_number(rec["score"], where, "score"),
             max_score=_number(rec["max_score"], where, "max_score"),
             status=_status(rec["status"], where), tests=tests, origin=str(path),
@@ -385,7 +386,7 @@ def write_lms_csv(rows: list[Row], path: Path) -> None:
         w = csv.writer(fh)
         w.writerow(["student", "total"])
         for r in rows:
-            w.writerow([r.student, _num(r.score)])
+            w.writerow([quote(r.student), _num(r.score)])
 
 
 def report(paths, *, out_dir=".", html_path=None, lms_path=None, root=None) -> dict:

@@ -11,8 +11,10 @@
   ``submitted/<student>/<assignment>/<assignment>.ipynb`` -> ``<student>``), else the file stem
   (``subs/bob.ipynb`` -> ``bob``). For a file given directly: its folder's name (the
   grandparent's if that folder is named like the assignment), or the stem when it sits in the
-  current folder. Two submissions with one name (nested or duplicate folders) get distinct rows
-  ``name``, ``name#2``, ... (``#`` is in no user name, so no classmate's) and a warning.
+  current folder; a file given directly inside another given file's student folder is that
+  student's (``alice/ps1/bob/ps1/ps1.ipynb`` is Alice's). Two submissions with one name (nested
+  or duplicate folders) get distinct rows and a warning: the least nested keeps ``name``, the
+  others are ``name#2``, ... (``#`` is in no user name, so no classmate's).
 * In a per-student folder the student's other regular files (not symlinks, at most
   :data:`MAX_FILES` files and :data:`MAX_FILES_BYTES` bytes) go into the kernel's working folder.
 * Nothing is read by :func:`collect`: :meth:`Submission.read` reads a submission when it is
@@ -127,11 +129,48 @@ def _name_in_folder(rel: Path) -> str:
     return rel.parts[0] if len(rel.parts) > 1 else rel.stem
 
 
-def _name_of_file(path: Path, assignment: str) -> str:
+def _owner_folder(path: Path, assignment: str) -> Path | None:
+    """The folder a file given directly is named after (``None``: it is named by its stem)."""
     parent = path.parent
     if parent.name == assignment and parent.parent.name not in ("", "."):
-        return parent.parent.name
-    return parent.name if parent.name not in ("", ".") else path.stem
+        return parent.parent
+    return parent if parent.name not in ("", ".") else None
+
+
+def _name_direct_files(subs: list[Submission], assignment: str) -> None:
+    """Name files given directly: after the outermost student folder (of any of them) that
+    holds the file, so a notebook planted in ``alice/ps1/bob/ps1/`` is Alice's, not Bob's."""
+    owners = {sub.path: _owner_folder(sub.path, assignment) for sub in subs}
+    folders = sorted({(Path(os.path.abspath(f)), f.name) for f in owners.values() if f},
+                     key=lambda f: len(f[0].parts))
+    for sub in subs:
+        if owners[sub.path] is None:
+            sub.student = sub.path.stem
+            continue
+        here = Path(os.path.abspath(sub.path))
+        sub.student = next(name for f, name in folders if here.is_relative_to(f))
+
+
+def _number_duplicates(subs: list[Submission], warn) -> None:
+    """Distinct rows for one name: the least nested submission keeps it, the others get
+    ``name#2``, ``name#3``, ... (``#`` is in no user name) and a warning."""
+    counts: dict[str, int] = {}
+    for sub in subs:
+        counts[sub.student] = counts.get(sub.student, 0) + 1
+    seen: dict[str, int] = {}
+    for sub in sorted(subs, key=lambda s: len(Path(os.path.abspath(s.path)).parts)):
+        if counts[sub.student] < 2:
+            continue
+        seen[sub.student] = seen.get(sub.student, 0) + 1
+        if seen[sub.student] > 1:
+            k = seen[sub.student]
+            while f"{sub.student}#{k}" in counts:
+                k += 1
+            new = f"{sub.student}#{k}"
+            counts[new] = 1
+            warn(f"warning: {sub.path}: another submission is also named {sub.student!r}; "
+                 f"this row is {new!r}")
+            sub.student = new
 
 
 def _own_files(folder: Path, notebook: Path, warn) -> dict[str, bytes]:
@@ -156,6 +195,7 @@ def _own_files(folder: Path, notebook: Path, warn) -> dict[str, bytes]:
 def collect(paths: list[str], assignment: str, warn=print) -> list[Submission]:
     """Submissions for the files and folders ``paths`` (as given), named (not read)."""
     subs: list[Submission] = []
+    direct: list[Submission] = []
     for arg in paths:
         given = Path(arg)
         if given.is_dir() and not given.is_symlink():
@@ -165,24 +205,13 @@ def collect(paths: list[str], assignment: str, warn=print) -> list[Submission]:
                 subs.append(Submission(f, _name_in_folder(rel),
                                        folder=f.parent if own is not None else None))
         else:
-            subs.append(Submission(given, _name_of_file(given, assignment)))
+            direct.append(Submission(given, ""))
+            subs.append(direct[-1])
+    _name_direct_files(direct, assignment)
     for k, sub in enumerate(subs):  # a name is a path component of the feedback folder
+        # a CSV cell and a file name in UTF-8: bytes that are not UTF-8 become U+FFFD
+        sub.student = sub.student.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
         if sub.student in ("", ".", "..") or "/" in sub.student or "\0" in sub.student:
             sub.student = f"student-{k + 1}"
-    counts: dict[str, int] = {}
-    for sub in subs:
-        counts[sub.student] = counts.get(sub.student, 0) + 1
-    seen: dict[str, int] = {}
-    for sub in subs:
-        if counts[sub.student] > 1:
-            seen[sub.student] = seen.get(sub.student, 0) + 1
-            if seen[sub.student] > 1:
-                k = seen[sub.student]
-                while f"{sub.student}#{k}" in counts:
-                    k += 1
-                new = f"{sub.student}#{k}"  # "#": in no user name
-                counts[new] = 1
-                warn(f"warning: {sub.path}: another submission is also named {sub.student!r}; "
-                     f"this row is {new!r}")
-                sub.student = new
+    _number_duplicates(subs, warn)
     return subs
