@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from nbkit.grading import checks
-from nbkit.grading.grade import STATUSES, grade
+from nbkit.grading.grade import grade
 from nbkit.grading.notebooks import (
     BEGIN_HIDDEN,
     END_HIDDEN,
@@ -32,6 +32,7 @@ from nbkit.grading.notebooks import (
     write_notebook,
     wrong_answer_notebook,
 )
+from nbkit.grading.output import STATUSES
 from nbkit.grading.submissions import collect
 from nbkit.grading.verdicts import HIDDEN_CELL_FAILED, compare_records
 
@@ -545,13 +546,17 @@ def test_feedback_caps_kernel_text_and_escapes_it(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["=x", "+1", "-", "@a", "\tx", "'", "'=x", "''", "'bob", "bob",
-                                  "bo'b", "x=", ""])
+                                  "bo'b", "x=", "", " =x", "\n=x", "\u00a0@x", " ' =x", " bob"])
 def test_a_quoted_name_reads_back_as_itself(name):
     from nbkit.grading.output import quote, unquote
 
     cell = quote(name)
     assert unquote(cell) == name
-    assert cell[:1] not in ("=", "+", "-", "@", "\t", "\r")  # no spreadsheet formula
+    for start in (cell[:1], cell.lstrip()[:1]):  # no spreadsheet formula, not after spaces either
+        assert start not in ("=", "+", "-", "@", "\t", "\r"), cell
+    quoted = name[:1] in ("\t", "\r") or name.lstrip()[:1] in ("=", "+", "-", "@", "'")
+    assert cell == ("'" + name if quoted else name)
+
 
 def test_student_names_are_safe_path_components(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)

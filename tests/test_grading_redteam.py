@@ -9,6 +9,7 @@ on the run: it completes with a correct row for everyone."""
 import asyncio
 import csv
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -430,6 +431,95 @@ def test_the_least_nested_submission_keeps_the_plain_name(tmp_path):
              for s in collect([str(tmp_path / "subs")], EXAMPLE, warn=lambda m: None)}
     assert names == {f"alice/{EXAMPLE}.ipynb": "alice", f"alice#2/{EXAMPLE}.ipynb": "alice#2",
                      f"alice/00copy/{EXAMPLE}.ipynb": "alice#3"}, names
+
+def _names(root: Path, files) -> dict[str, str]:
+    from nbkit.grading.submissions import collect
+
+    return {str(s.path.relative_to(root)): s.student
+            for s in collect([str(f) for f in files], "A", warn=lambda m: None)}
+
+
+def test_a_folder_named_like_the_notebook_is_a_row_not_a_class(tmp_path):
+    """``submitted/*/A/A.ipynb`` also matches Alice's *folder* ``alice/A/A.ipynb/``: searched,
+    its subfolders would be rows named as she likes (a classmate who did not submit, a
+    formula); it is one unreadable row of Alice's."""
+    subs = tmp_path / "submitted"
+    (subs / "bob/A").mkdir(parents=True)
+    (subs / "bob/A/A.ipynb").write_text("{}")
+    for planted in ("carol", "bob", "=HYPERLINK(1)"):
+        (subs / "alice/A/A.ipynb" / planted).mkdir(parents=True)
+        (subs / "alice/A/A.ipynb" / planted / "A.ipynb").write_text("{}")
+    from nbkit.grading.submissions import collect
+
+    subs_found = collect([str(f) for f in sorted(subs.glob("*/A/A.ipynb"))], "A",
+                         warn=lambda m: None)
+    assert sorted(s.student for s in subs_found) == ["alice", "bob"]
+    alice = next(s for s in subs_found if s.student == "alice")
+    with pytest.raises(ValueError, match="a folder, not a regular file"):
+        alice.read()
+
+
+def test_nesting_inside_ones_own_folder_never_names_a_classmate(tmp_path):
+    """A recursive glob: Bob's notebook sits one folder deeper (``bob/A/``) than the two Alice
+    plants (``alice/alice/``, ``alice/bob/``), and Carol, who did not submit, is named by a
+    notebook in ``alice/A/carol/``; every one of Alice's is Alice's."""
+    subs = tmp_path / "subs"
+    for rel in ("bob/A", "alice/alice", "alice/bob", "alice/A/carol"):
+        (subs / rel).mkdir(parents=True)
+        (subs / rel / "A.ipynb").write_text("{}")
+    names = _names(subs, sorted(subs.glob("**/*.ipynb")))
+    assert names["bob/A/A.ipynb"] == "bob", names
+    assert sorted(v for k, v in names.items() if k.startswith("alice/")) == [
+        "alice", "alice#2", "alice#3"], names
+    # one student's notebook given alone is named after its student folder
+    assert _names(subs, [subs / "bob/A/A.ipynb"]) == {"bob/A/A.ipynb": "bob"}
+
+
+def test_names_fit_a_csv_cell_and_a_folder_name(tmp_path):
+    """Non-UTF-8 bytes become U+FFFD (3 bytes each): a 100-byte folder name would be a
+    300-byte feedback folder, which no file system takes (the class run stopped there).
+    Control characters and blank names would break the CSV or ``nbkit report``."""
+    from nbkit.grading.feedback import write_feedback
+    from nbkit.grading.submissions import MAX_NAME_BYTES, collect
+
+    subs = os.fsencode(tmp_path / "subs")
+    for name in (b"\xff" * 100, b"a" * 254, b"x\ny", b"tab\there", b" ", b"\xc2\xa0"):
+        os.makedirs(subs + b"/" + name)
+        open(subs + b"/" + name + b"/A.ipynb", "w").close()
+    found = collect([os.fsdecode(subs)], "A", warn=lambda m: None)
+    names = sorted(s.student for s in found)
+    assert all(len(n.encode()) <= MAX_NAME_BYTES + 2 for n in names), names
+    assert f"{MAX_NAME_BYTES} bytes" in (REPO / "solutions/README.md").read_text()
+    assert all(n.isprintable() and n.strip() for n in names), names
+    assert "x\ufffdy" in names and "\ufffd" * (MAX_NAME_BYTES // 3) in names
+    assert len(set(names)) == len(names) == 6
+    for sub in found:  # each name is one folder of the feedback
+        page = write_feedback({"student": sub.student, "assignment": "A", "score": 0,
+                               "max_score": 1, "status": "ok", "cells": {}, "message": "",
+                               "warnings": []}, tmp_path / "fb")
+        assert page.parent.parent == tmp_path / "fb"
+
+
+def test_a_flood_of_notebooks_from_one_student_is_not_all_graded(tmp_path):
+    """Every ``*.ipynb`` in a student's folder is a row; 40 of them, each stalling to its wall
+    limit, would hold the class's run for hours. Past MAX_PER_STUDENT they are refused."""
+    from nbkit.grading.submissions import MAX_PER_STUDENT, collect
+
+    for k in range(40):
+        (tmp_path / "subs/alice" / f"{k:02d}").mkdir(parents=True)
+        (tmp_path / "subs/alice" / f"{k:02d}" / "A.ipynb").write_text("{}")
+    (tmp_path / "subs/alice/A.ipynb").write_text("{}")
+    warnings = []
+    found = collect([str(tmp_path / "subs")], "A", warn=warnings.append)
+    graded = [s for s in found if not s.refused]
+    assert len(found) == 41 and len(graded) == MAX_PER_STUDENT
+    assert next(s for s in graded if s.student == "alice").path.parent.name == "alice"
+    assert len(warnings) == (MAX_PER_STUDENT - 1) + 1  # each numbered row, then the refused
+    refused = next(s for s in found if s.refused)
+    with pytest.raises(ValueError, match=f"more than {MAX_PER_STUDENT} notebooks"):
+        refused.read()
+    assert f"past {MAX_PER_STUDENT} notebooks" in (REPO / "solutions/README.md").read_text()
+
 
 NON_ROOT_FILL = r'''
 kernel = ("import os, socket, time\ns = socket.socket(socket.AF_UNIX)\ns.bind(%r)\ns.listen()\n"

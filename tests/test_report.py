@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def graded(tmp_path_factory):
     subs = tmp / "subs"
     write_notebook(source, subs / "ada" / f"{A}.ipynb")
     write_notebook(wrong_answer_notebook(source), subs / "bob" / f"{A}.ipynb")
-    write_notebook(wrong_answer_notebook(source), subs / "cy" / f"{A}.ipynb")
+    write_notebook(wrong_answer_notebook(source), subs / "'=cy" / f"{A}.ipynb")  # CSV: ''=cy
     write_notebook(read_notebook(release_path(REPO, A)), subs / "dee" / f"{A}.ipynb")
     (subs / "eve").mkdir()
     (subs / "eve" / f"{A}.ipynb").write_text("{not a notebook")
@@ -78,7 +79,8 @@ def test_report_of_a_real_grading_run(graded, tmp_path):
     assert lms[0] == ["student", "total"]
     assert {unquote(s): float(t) for s, t in lms[1:]} == \
         {s: r["score"] for s, r in results.items()}
-    assert "=1+1" in results and "caf\ufffd" in results
+    assert "=1+1" in results and "'=cy" in results and "caf\ufffd" in results
+    assert sorted(r.student for r in res["rows"]) == sorted(results)  # CSV, JSON: one name
     assert "'=1+1" in {s for s, _ in lms[1:]}  # the CSV and JSON rows were one student
     assert not any(s[:1] in "=+-@" for s, _ in lms[1:])
     page = res["html"].read_text()
@@ -229,15 +231,22 @@ def test_gradebook_and_feedback_kept_in_step(graded, tmp_path):
         shutil.copy(folder / f"{A}.ipynb", sub)
         (sub / "timestamp.txt").write_text("2026-01-02 03:04:05.000000 UTC")
         (sub / "submission_secret.txt").write_text(f"secret-{r.student}")
+    bob = next(r for r in rows if r.student == "bob")
+    rows.append(replace(bob, student="bob#2"))  # a second notebook of Bob's: no nbgrader student
     done = sync_nbgrader(course, rows, feedback_dir=graded["dir"] / "feedback")
-    n = len(rows)
-    assert n == 7 and done == {"submissions": n, "feedback": n}
+    # nbgrader export writes names unquoted: "=1+1" would be a formula there
+    kept = [r for r in rows if r.student not in ("'=cy", "=1+1", "bob#2")]
+    n = len(kept)
+    assert len(rows) == 8 and n == 5
+    assert done["submissions"] == done["feedback"] == n
+    assert [(s, why.split(" ")[0]) for s, why in done["skipped"]] == [
+        ("'=cy", "nbgrader"), ("=1+1", "nbgrader"), ("bob#2", "no")]
     with Gradebook(cd.db_url, cd.course_id) as gb:
         stored = {s.student.id: s.score for s in gb.find_assignment(A).submissions}
-    assert stored == {r.student: r.score for r in rows}
+    assert stored == {r.student: r.score for r in kept}
     listed = {s["student"]: s for s in api.get_submissions(A)}
     assert all(listed[r.student]["autograded"] and listed[r.student]["score"] == r.score
-               for r in rows)
+               for r in kept)
     fb = Path(cd.format_path(cd.feedback_directory, "bob", A))
     assert (fb / f"{A}.html").read_text() == (graded["dir"] / "feedback" / "bob" /
                                                f"{A}.html").read_text()

@@ -65,7 +65,6 @@ def markdown(text: str, grade_id: str | None = None):
     cell = new_markdown_cell(_src(text))
     if grade_id:
         cell.metadata.update(_meta(grade_id, grade=False, solution=False, locked=True))
-        cell["id"] = grade_id
     return cell
 
 
@@ -78,7 +77,6 @@ def setup(text: str, grade_id: str):
     """Locked code cell (imports, data, helpers): restored from the source when grading."""
     cell = new_code_cell(_src(text))
     cell.metadata.update(_meta(grade_id, grade=False, solution=False, locked=True))
-    cell["id"] = grade_id
     return cell
 
 
@@ -97,7 +95,6 @@ def solution(text: str, grade_id: str, wrong: str | None = None):
     cell.metadata.update(_meta(grade_id, grade=False, solution=True, locked=False))
     if wrong is not None:
         cell.metadata["nbkit"] = {"wrong": _src(wrong)}
-    cell["id"] = grade_id
     return cell
 
 
@@ -113,7 +110,6 @@ def tests(visible: str, grade_id: str, points: float, hidden: str | None = None)
     cell = new_code_cell(src)
     cell.metadata.update(_meta(grade_id, grade=True, solution=False, locked=True,
                                points=float(points)))
-    cell["id"] = grade_id
     return cell
 
 

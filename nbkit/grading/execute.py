@@ -67,7 +67,6 @@ class NotebookRun:
     timed_out: bool = False
     restarts: int = 0
     message: str = ""
-    seconds: float = 0.0
     record_bytes: int = 0  # records kept so far, all cells together (<= MAX_RECORD_BYTES)
 
 
@@ -81,7 +80,6 @@ class Launch:
     cwd: str | None = None
     sandbox: Callable[[], Sandbox] | None = None
     limits: Limits | None = None
-    argv: list[str] = field(default_factory=lambda: list(KERNEL_ARGV))
 
 
 def kernel_env(extra: dict | None = None) -> dict:
@@ -122,7 +120,7 @@ class Kernel:
         run_dir = sandbox.run_dir if sandbox else Path(tempfile.mkdtemp(prefix="nbkit-run-"))
         km = _Manager(transport="ipc", ip=str(run_dir / "k"),
                       connection_file=str(run_dir / "kernel.json"))
-        km._kernel_spec = KernelSpec(argv=launch.argv, language="python",
+        km._kernel_spec = KernelSpec(argv=KERNEL_ARGV, language="python",
                                      display_name="nbkit grading kernel",
                                      interrupt_mode="message")
         km.sandbox = sandbox
@@ -311,18 +309,12 @@ async def run_cells(sources: list[str | None], launch: Launch, *,
     finally:
         if kernel is not None:
             await kernel.close()
-    result.seconds = round(time.monotonic() - t0, 3)
     return result
 
 
-def run_notebook(nb, *, timeout: float = DEFAULT_TIMEOUT, launch: Launch | None = None,
-                 wall: float | None = None) -> NotebookRun:
-    """Run the code cells of ``nb`` (not modified) in a fresh kernel; see :func:`run_cells`.
-
-    Without ``launch``: a plain, unsandboxed kernel in a temporary folder (trusted notebooks:
-    ``nbkit release`` and tests).
-    """
+def run_notebook(nb, *, timeout: float = DEFAULT_TIMEOUT) -> NotebookRun:
+    """Run the code cells of ``nb`` (not modified) in a plain, unsandboxed kernel in a
+    temporary folder (trusted notebooks: ``nbkit release`` and tests); see :func:`run_cells`."""
     sources = [c.source if c.cell_type == "code" else None for c in nb.cells]
     with tempfile.TemporaryDirectory(prefix="nbkit-cwd-") as tmp:
-        launch = launch or Launch(env=kernel_env(), cwd=tmp)
-        return asyncio.run(run_cells(sources, launch, timeout=timeout, wall=wall))
+        return asyncio.run(run_cells(sources, Launch(env=kernel_env(), cwd=tmp), timeout=timeout))

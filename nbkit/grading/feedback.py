@@ -15,13 +15,10 @@ import html
 import re
 from pathlib import Path
 
+from .output import num
+
 MAX_ERROR_CHARS = 200
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
-
-
-def _num(x) -> str:
-    x = float(x)
-    return str(int(x)) if x.is_integer() else f"{x:.4g}"
 
 
 def visible_error(err: dict | None) -> str:
@@ -47,8 +44,8 @@ def render_feedback(result: dict) -> str:
         "white-space:pre-wrap}td,th{padding:.2em .6em;text-align:left;vertical-align:top}"
         "</style></head><body>",
         f"<h1>{e(result['assignment'])}</h1>",
-        f"<p>Student: <b>{e(result['student'])}</b> &mdash; score <b>{_num(result['score'])} / "
-        f"{_num(result['max_score'])}</b> &mdash; status <b>{e(result['status'])}</b></p>",
+        f"<p>Student: <b>{e(result['student'])}</b> &mdash; score <b>{num(result['score'])} / "
+        f"{num(result['max_score'])}</b> &mdash; status <b>{e(result['status'])}</b></p>",
     ]
     if result.get("status") == "unreadable":
         parts.append(f"<p>The notebook could not be read: {e(str(result['message'])[:300])}</p>")
@@ -59,8 +56,8 @@ def render_feedback(result: dict) -> str:
     for gid, c in result["cells"].items():
         cls, word = ("pass", "passed") if c["passed"] else ("fail", "failed")
         why = "" if c["passed"] else c.get("reason", "")
-        parts.append(f"<tr><td>{e(gid)}</td><td>{_num(c['points'])} / "
-                     f"{_num(c['max_points'])}</td><td class='{cls}'>{word}</td>"
+        parts.append(f"<tr><td>{e(gid)}</td><td>{num(c['points'])} / "
+                     f"{num(c['max_points'])}</td><td class='{cls}'>{word}</td>"
                      f"<td>{e(why)}</td></tr>")
     parts.append("</table>")
     for gid, c in result["cells"].items():

@@ -75,13 +75,12 @@ from .notebooks import (
     restore_cells,
     solution_path,
 )
-from .output import GradeFiles
+from .output import STATUSES, GradeFiles, num
 from .sandbox import HELDOUT, OS_PATHS, Layout, Limits, Sandbox, unavailable_reason
 from .submissions import Submission, collect, fingerprint
 from .verdicts import cell_verdicts, value_problem
 
 DEFAULTS = {"timeout": 60.0, "memory_mb": 2048}
-STATUSES = ("ok", "timeout", "error", "unreadable", "unsandboxed")
 IPC_PATH_MAX = 107  # bytes of a Unix socket path (Linux sun_path, without its NUL)
 IPC_SUFFIX = len("/sb-12345678/run/k-10")  # a sandbox's socket below the run's folder
 GRADER_FAILED = "grading failed: "  # the message of a row the grader (not the kernel) failed
@@ -119,14 +118,12 @@ def check_exposure(binds, forbidden) -> None:
 
 
 def _write_files(folder: Path, files: dict[str, bytes]) -> Path:
-    folder.mkdir(parents=True, mode=0o755)
-    for rel, data in files.items():
-        path = folder / rel
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o755)
-        path.write_bytes(data)
-        path.chmod(0o644)
-    for d in [folder, *(p for p in folder.rglob("*") if p.is_dir())]:
-        d.chmod(0o755)
+    """``files`` (flat: ``{name: bytes}``) in a new ``folder`` the sandbox's uid can read."""
+    folder.mkdir()
+    for name, data in files.items():
+        (folder / name).write_bytes(data)
+        (folder / name).chmod(0o644)
+    folder.chmod(0o755)
     return folder
 
 
@@ -220,10 +217,8 @@ class GradingRun:
             return Launch(sandbox=lambda: Sandbox(self.base, self.layout, self.limits,
                                                   submission=folder,
                                                   heldout=self.heldout_dir))
-        work = Path(tempfile.mkdtemp(prefix="work-", dir=self.base))
-        shutil.copytree(folder, work, dirs_exist_ok=True)
         env = kernel_env({GRADING_ENV: "1", HELDOUT_ENV: str(self.heldout_dir)})
-        return Launch(env=env, cwd=str(work), limits=self.limits)
+        return Launch(env=env, cwd=str(folder), limits=self.limits)
 
     async def run(self, nb, files: dict[str, bytes]):
         """Run ``nb`` (already restored) starting with ``files``; ``{grade_id: CellRun}``."""
@@ -335,11 +330,6 @@ def still_valid(row: dict | None, run: GradingRun, sub: Submission, sha: str) ->
         return False
 
 
-def _num(x: float) -> str:
-    x = float(x)
-    return str(int(x)) if x.is_integer() else f"{x:.4g}"
-
-
 class _Progress:
     """Where each finished row goes: the grade files, the feedback, the log."""
 
@@ -352,12 +342,15 @@ class _Progress:
         if self.feedback_dir:
             from .feedback import write_feedback
 
-            write_feedback(row, Path(self.feedback_dir))
+            try:
+                write_feedback(row, Path(self.feedback_dir))
+            except OSError as exc:  # one page that cannot be written must not stop the class
+                self.log(f"warning: no feedback page for {row['student']!r}: {exc}")
         if self.results is not None:
             self.results.append(row)
         self.done += 1
-        self.log(f"  [{self.done}/{self.total}] {row['student']}: {_num(row['score'])}/"
-                 f"{_num(row['max_score'])} {row['status']}{' (kept)' if kept else ''}")
+        self.log(f"  [{self.done}/{self.total}] {row['student']}: {num(row['score'])}/"
+                 f"{num(row['max_score'])} {row['status']}{' (kept)' if kept else ''}")
 
 
 async def _grade_queue(run: GradingRun, queue: list[Submission], jobs: int, done, log):

@@ -27,6 +27,7 @@ import sys
 from pathlib import Path
 
 from .notebooks import GradingError
+from .output import quote
 
 
 def course_directory(course_root):
@@ -64,13 +65,27 @@ def _store_scores(gb, assignment, row, notebook: str, timestamp) -> None:
     gb.db.commit()
 
 
+def _not_a_student(student: str, submitted: Path) -> str:
+    """Why ``student`` is no student of nbgrader's to store (``""``: it is one)."""
+    if quote(student) != student or not student.isprintable():
+        return ("nbgrader export would write this name unquoted (it starts like a formula or "
+                "with ', or holds a control character)")
+    if not submitted.is_dir() or submitted.is_symlink():
+        return f"no folder {submitted} (nbgrader collected no such submission)"
+    return ""
+
+
 def sync_nbgrader(course_root, rows, *, feedback_dir=None) -> dict:
     """Store ``rows`` (of :func:`nbkit.grading.report.read_results`) in the gradebook of the
     nbgrader course ``course_root``; lay out ``feedback_dir`` for ``release_feedback``.
 
-    Returns ``{"submissions": n, "feedback": m}``. Raises :class:`GradingError` when the
-    assignment or one of its tests is not in the gradebook (run ``nbgrader generate_assignment``
-    first) or a student's feedback page is missing.
+    Only rows of a student nbgrader collected are stored: a row with no
+    ``<submitted>/<student>/<assignment>/`` folder (``alice#2``, a renamed or hand-made row) or
+    whose name ``nbgrader export`` would write as a spreadsheet formula is skipped.
+
+    Returns ``{"submissions": n, "feedback": m, "skipped": [(student, why), ...]}``. Raises
+    :class:`GradingError` when the assignment or one of its tests is not in the gradebook (run
+    ``nbgrader generate_assignment`` first) or a student's feedback page is missing.
     """
     from nbgrader.api import Gradebook, MissingEntry
 
@@ -79,7 +94,7 @@ def sync_nbgrader(course_root, rows, *, feedback_dir=None) -> dict:
         # nbgrader's Gradebook runs the `alembic` command: this environment's, if not on PATH
         os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
     cd = course_directory(course_root)
-    done = {"submissions": 0, "feedback": 0}
+    done = {"submissions": 0, "feedback": 0, "skipped": []}
     with Gradebook(cd.db_url, cd.course_id) as gb:
         for row in rows:
             a = row.assignment
@@ -98,10 +113,14 @@ def sync_nbgrader(course_root, rows, *, feedback_dir=None) -> dict:
                 raise GradingError(f"test(s) {', '.join(unknown)} of {a} are not grade cells in "
                                    f"the gradebook: rerun `nbgrader generate_assignment {a}`")
             submitted = Path(cd.format_path(cd.submitted_directory, row.student, a))
+            why = _not_a_student(row.student, submitted)
+            if why:
+                done["skipped"].append((row.student, why))
+                continue
             _store_scores(gb, a, row, a, cd.get_existing_timestamp(str(submitted)))
-            if submitted.is_dir():  # formgrader counts a submission as graded by this folder
-                shutil.copytree(submitted, cd.format_path(cd.autograded_directory, row.student, a),
-                                symlinks=True, dirs_exist_ok=True)
+            # formgrader counts a submission as graded by this folder
+            shutil.copytree(submitted, cd.format_path(cd.autograded_directory, row.student, a),
+                            symlinks=True, dirs_exist_ok=True)
             done["submissions"] += 1
             if feedback_dir:
                 page = Path(feedback_dir) / row.student / f"{a}.html"

@@ -161,7 +161,7 @@ def parse_submission(data: bytes):
             raise ValueError(f"cell {i} is malformed")
         if not isinstance(cell.get("source", ""), str):
             raise ValueError(f"cell {i} has a non-text source")
-        if not isinstance(cell.get("metadata", {}), dict):
+        if not isinstance(cell.get("metadata"), dict):
             cell["metadata"] = {}
     return nb
 
@@ -200,14 +200,6 @@ def grading_settings(source) -> dict:
 # --------------------------------------------------------------------------------------------
 # restoring the source's test and locked cells into a submission
 # --------------------------------------------------------------------------------------------
-def _clean_code_cell(cell):
-    if cell.get("cell_type") == "code":
-        cell["outputs"] = []
-        cell["execution_count"] = None
-    cell.setdefault("metadata", {})
-    return cell
-
-
 def released_source(cell) -> str:
     """What a protected cell looks like in the exercise: a test cell without its hidden tests."""
     src = cell.get("source", "")
@@ -255,12 +247,11 @@ def restore_cells(submission, source, warnings: list[str] | None = None):
     """A copy of ``submission`` in which every protected cell of ``source`` (test cells with
     their hidden tests, locked cells) replaces the submission's cell with the same grade_id
     (see :func:`_identify` for cells whose metadata an editor stripped), or is inserted after
-    the nearest preceding source cell the submission still has. Outputs are cleared, the
-    kernelspec is the source's; ``warnings`` (a list) receives what was guessed or missing."""
+    the nearest preceding source cell the submission still has (only the cells' types, sources
+    and grade_ids are used: the kernel gets the submission's own bytes); ``warnings`` (a list)
+    receives what was guessed or missing."""
     warnings = [] if warnings is None else warnings
     nb = copy.deepcopy(submission)
-    for cell in nb.cells:
-        _clean_code_cell(cell)
     ids = _identify(nb, source, warnings)
     for cell, gid in zip(nb.cells, ids, strict=True):
         if gid is None:
@@ -275,9 +266,8 @@ def restore_cells(submission, source, warnings: list[str] | None = None):
         if gid is None:
             continue
         if is_protected(src_cell):
-            new = _clean_code_cell(copy.deepcopy(src_cell))
+            new = copy.deepcopy(src_cell)
             if gid in positions:
-                new["id"] = cells[positions[gid]].get("id") or new.get("id")
                 cells[positions[gid]] = new
             else:
                 after = next((positions[p] for p in reversed(previous) if p in positions), -1)
@@ -288,18 +278,6 @@ def restore_cells(submission, source, warnings: list[str] | None = None):
                     warnings.append(f"test cell {gid!r} was missing: restored from the source")
         previous.append(gid)
     nb.cells = cells
-    seen: set[str] = set()
-    for i, cell in enumerate(nb.cells):  # unique cell ids
-        cid = cell.get("id")
-        if not isinstance(cid, str) or not cid or cid in seen:
-            cid = f"nbkit-{i}"
-            while cid in seen:
-                cid += "x"
-            cell["id"] = cid
-        seen.add(cid)
-    nb.nbformat, nb.nbformat_minor = 4, max(int(nb.get("nbformat_minor", 5) or 5), 5)
-    nb.metadata["kernelspec"] = copy.deepcopy(source.metadata.get("kernelspec", {
-        "name": "python3", "display_name": "Python 3", "language": "python"}))
     return nb
 
 

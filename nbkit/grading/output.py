@@ -3,8 +3,8 @@
 CSV (``--csv``): ``student, assignment, score, max_score, status``, then one column per test
 cell of the solution (its ``grade_id``, in notebook order) holding that cell's points. Numbers
 are written without a trailing ``.0``; a student name that starts like a spreadsheet formula
-(``= + - @``, a tab or carriage return) or with ``'`` gets a leading ``'`` (:func:`unquote`
-removes it again).
+(``= + - @``, a tab or carriage return, also after white space) or with ``'`` gets a leading
+``'`` (:func:`unquote` removes it again).
 
 JSON (``--json``): a list of the results of :func:`nbkit.grading.grade.grade`, one object per
 line, keys sorted. It holds kernel-reported error text (capped): for instructors, not students.
@@ -28,9 +28,11 @@ import tempfile
 from pathlib import Path
 
 CSV_COLUMNS = ("student", "assignment", "score", "max_score", "status")
+STATUSES = ("ok", "timeout", "error", "unreadable", "unsandboxed")
 
 
-def _num(x) -> str:
+def num(x) -> str:
+    """A score as written in the grade files and feedback: ``3``, ``2.5``, ``0.3333``."""
     x = float(x)
     return str(int(x)) if x.is_integer() else f"{x:.4g}"
 
@@ -38,19 +40,24 @@ def _num(x) -> str:
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")  # "'": so that unquote is exact
 
 
+def _formula_like(text: str) -> bool:
+    return text[:1] in FORMULA_STARTS or text.lstrip()[:1] in FORMULA_STARTS
+
+
 def quote(text: str) -> str:
-    """A student name as a CSV cell that no spreadsheet runs as a formula."""
-    return "'" + text if text[:1] in FORMULA_STARTS else text
+    """A student name as a CSV cell that no spreadsheet runs as a formula: a leading ``'`` if
+    it starts (also after white space) like one."""
+    return "'" + text if _formula_like(text) else text
 
 
 def unquote(text: str) -> str:
     """The student name a CSV cell written by :func:`quote` holds."""
-    return text[1:] if text[:1] == "'" and text[1:2] in FORMULA_STARTS else text
+    return text[1:] if text[:1] == "'" and _formula_like(text[1:]) else text
 
 
 def csv_row(r: dict, gids: list[str]) -> list[str]:
-    return [quote(r["student"]), r["assignment"], _num(r["score"]), _num(r["max_score"]),
-            r["status"], *(_num(r["cells"][g]["points"]) for g in gids)]
+    return [quote(r["student"]), r["assignment"], num(r["score"]), num(r["max_score"]),
+            r["status"], *(num(r["cells"][g]["points"]) for g in gids)]
 
 
 def read_rows(fh):

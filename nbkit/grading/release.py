@@ -60,10 +60,7 @@ def strip_for_release(source_nb):
     for pre in _preprocessors():
         nb, resources = pre.preprocess(nb, resources)
     for cell in nb.cells:
-        cell.metadata.pop("execution", None)
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
+        cell.metadata.pop("execution", None)  # ClearOutput has cleared outputs and counts
     return nb
 
 
@@ -118,25 +115,14 @@ def build_tags(nb, timeout: float = 120):
     return nb
 
 
-def _extra_files(folder: Path) -> list[Path]:
-    out = []
-    for p in sorted(folder.rglob("*")):
-        rel = p.relative_to(folder)
-        if any(part in _IGNORED for part in rel.parts) or not p.is_file():
-            continue
-        if len(rel.parts) == 1 and p.name == f"{folder.name}.ipynb":
-            continue
-        out.append(rel)
-    return out
-
-
 def release_files(root: Path, assignment: str, timeout: float = 120) -> dict[Path, bytes]:
     """Mapping relative path (under ``exercises/``) -> content of the released assignment."""
     src = solution_path(root, assignment)
     nb = build_release(read_notebook(src), timeout=timeout)
     files = {Path(assignment) / f"{assignment}.ipynb": dumps_notebook(nb).encode("utf-8")}
-    for rel in _extra_files(src.parent):
-        files[Path(assignment) / rel] = (src.parent / rel).read_bytes()
+    for rel in _all_files(src.parent):
+        if rel != Path(f"{assignment}.ipynb"):
+            files[Path(assignment) / rel] = (src.parent / rel).read_bytes()
     return files
 
 
@@ -155,9 +141,7 @@ def release(root: Path, assignments: list[str] | None = None, *, check: bool = F
     for name in names:
         files = release_files(root, name, timeout=timeout)
         dest_dir = root / RELEASE_DIR / name
-        existing = set()
-        if dest_dir.is_dir():
-            existing = {Path(name) / p for p in _all_files(dest_dir)}
+        existing = {Path(name) / p for p in _all_files(dest_dir)}
         if check:
             for rel, content in files.items():
                 path = root / RELEASE_DIR / rel

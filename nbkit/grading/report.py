@@ -45,10 +45,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .notebooks import GradingError
-from .output import quote, unquote
+from .output import CSV_COLUMNS as REQUIRED_COLUMNS
+from .output import STATUSES, quote, unquote
 
-STATUSES = ("ok", "timeout", "error", "unreadable", "unsandboxed")
-REQUIRED_COLUMNS = ("student", "assignment", "score", "max_score", "status")
 TOP_FAILED = 5
 
 
@@ -180,7 +179,7 @@ def read_json(path: Path) -> list[Row]:
                             "passed": passed,
                             "message": "" if passed else _failure_message(c)}
         rows.append(Row(
-            student=_student(unquote(rec["student"]), where), assignment=str(rec["assignment"]),
+            student=_student(rec["student"], where), assignment=str(rec["assignment"]),
             score=_number(rec["score"], where, "score"),
             max_score=_number(rec["max_score"], where, "max_score"),
             status=_status(rec["status"], where), tests=tests, origin=str(path),
@@ -445,4 +444,6 @@ def run(args, log=print) -> int:
         log(f"nbgrader gradebook: {done['submissions']} submission(s) updated"
             + (f", {done['feedback']} feedback page(s) ready for `nbgrader release_feedback`"
                if args.feedback_dir else ""))
+        for student, why in done["skipped"]:
+            log(f"warning: {student!r} not stored in the gradebook: {why}")
     return 0

@@ -6,15 +6,24 @@
   given (each component is opened with ``O_NOFOLLOW``; the file with ``O_NONBLOCK``, so a FIFO
   never blocks). Anything else -- a symlink, FIFO, device, socket, folder, or a file above
   :data:`~nbkit.grading.notebooks.MAX_NOTEBOOK_BYTES` -- gets a row ``unreadable`` at once.
+* An argument named ``*.ipynb`` is a file to grade, whatever it is (a folder so named gets its
+  ``unreadable`` row); any other folder is searched.
 * The student is named from the path *as given* (never from a symlink's target): the first
   folder below the folder given (``subs/alice/...`` -> ``alice``; nbgrader's
   ``submitted/<student>/<assignment>/<assignment>.ipynb`` -> ``<student>``), else the file stem
-  (``subs/bob.ipynb`` -> ``bob``). For a file given directly: its folder's name (the
-  grandparent's if that folder is named like the assignment), or the stem when it sits in the
-  current folder; a file given directly inside another given file's student folder is that
-  student's (``alice/ps1/bob/ps1/ps1.ipynb`` is Alice's). Two submissions with one name (nested
-  or duplicate folders) get distinct rows and a warning: the least nested keeps ``name``, the
-  others are ``name#2``, ... (``#`` is in no user name, so no classmate's).
+  (``subs/bob.ipynb`` -> ``bob``). Files given one by one are named as if the folders holding
+  their student folders had been given: a file's student folder is its folder (the grandparent
+  if that folder is named like the assignment), and the file is named after the folder right
+  below the outermost parent of any given file's student folder that holds it. So
+  ``submitted/*/ps1/ps1.ipynb`` and ``submitted/**/*.ipynb`` both name every file after the
+  folder below ``submitted/``, whatever a student nests inside their own; a file in the
+  current folder is named by its stem.
+* A name is made fit for a CSV cell and a folder name: bytes that are not UTF-8 and control
+  characters become U+FFFD, it is cut to :data:`MAX_NAME_BYTES` bytes, and an empty, blank or
+  path-like name becomes ``student-<k>``. Two submissions with one name (nested or duplicate
+  folders) get distinct rows and a warning: the least nested keeps ``name``, the others are
+  ``name#2``, ... (``#`` is in no user name, so no classmate's); beyond
+  :data:`MAX_PER_STUDENT` of one name the rest get an ``unreadable`` row, not graded.
 * In a per-student folder the student's other regular files (not symlinks, at most
   :data:`MAX_FILES` files and :data:`MAX_FILES_BYTES` bytes) go into the kernel's working folder.
 * Nothing is read by :func:`collect`: :meth:`Submission.read` reads a submission when it is
@@ -26,6 +35,8 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import unicodedata
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,6 +44,8 @@ from .notebooks import MAX_NOTEBOOK_BYTES
 
 MAX_FILES = 50
 MAX_FILES_BYTES = 20_000_000
+MAX_NAME_BYTES = 245  # a name is a folder of the feedback: with "#k" within 255 bytes
+MAX_PER_STUDENT = 5  # notebooks graded under one name; the rest are refused
 _SKIP_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
 
 
@@ -43,10 +56,13 @@ class Submission:
     path: Path
     student: str
     folder: Path | None = None  # the student's own folder (per-student layouts only)
+    refused: str = ""  # why it is not graded at all, if so
 
     def read(self, warn=print) -> tuple[bytes, dict[str, bytes]]:
         """The notebook's bytes and the student's other files; ``ValueError`` (why it is
         unreadable) for anything but a regular file reached without symlinks."""
+        if self.refused:
+            raise ValueError(self.refused)
         data = read_regular(self.path)
         files = _own_files(self.folder, self.path, warn) if self.folder is not None else {}
         return data, files
@@ -125,10 +141,6 @@ def _walk(folder: Path, warn) -> list[Path]:
     return sorted(found)
 
 
-def _name_in_folder(rel: Path) -> str:
-    return rel.parts[0] if len(rel.parts) > 1 else rel.stem
-
-
 def _owner_folder(path: Path, assignment: str) -> Path | None:
     """The folder a file given directly is named after (``None``: it is named by its stem)."""
     parent = path.parent
@@ -138,39 +150,61 @@ def _owner_folder(path: Path, assignment: str) -> Path | None:
 
 
 def _name_direct_files(subs: list[Submission], assignment: str) -> None:
-    """Name files given directly: after the outermost student folder (of any of them) that
-    holds the file, so a notebook planted in ``alice/ps1/bob/ps1/`` is Alice's, not Bob's."""
+    """Name files given directly after the folder right below the outermost class folder (a
+    parent of any of their student folders) that holds them: Alice, who owns only ``alice/``,
+    cannot make a file of hers be named otherwise, however she nests it."""
     owners = {sub.path: _owner_folder(sub.path, assignment) for sub in subs}
-    folders = sorted({(Path(os.path.abspath(f)), f.name) for f in owners.values() if f},
-                     key=lambda f: len(f[0].parts))
+    roots = sorted({Path(os.path.abspath(f)).parent for f in owners.values() if f},
+                   key=lambda r: len(r.parts))
     for sub in subs:
         if owners[sub.path] is None:
             sub.student = sub.path.stem
             continue
         here = Path(os.path.abspath(sub.path))
-        sub.student = next(name for f, name in folders if here.is_relative_to(f))
+        root = next(r for r in roots if here.is_relative_to(r))
+        sub.student = here.relative_to(root).parts[0]
+
+
+def _clean_name(name: str, k: int) -> str:
+    """``name`` as a CSV cell and one folder name (see the module's docstring)."""
+    name = name.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    name = "".join("\ufffd" if unicodedata.category(c) == "Cc" else c for c in name)
+    name = name.encode("utf-8")[:MAX_NAME_BYTES].decode("utf-8", "ignore")
+    if not name.strip() or name in (".", "..") or "/" in name:
+        return f"student-{k}"
+    return name
+
+
+def _nesting(sub: Submission) -> tuple[int, str]:
+    return len(Path(os.path.abspath(sub.path)).parts), str(sub.path)
 
 
 def _number_duplicates(subs: list[Submission], warn) -> None:
     """Distinct rows for one name: the least nested submission keeps it, the others get
-    ``name#2``, ``name#3``, ... (``#`` is in no user name) and a warning."""
-    counts: dict[str, int] = {}
-    for sub in subs:
-        counts[sub.student] = counts.get(sub.student, 0) + 1
-    seen: dict[str, int] = {}
-    for sub in sorted(subs, key=lambda s: len(Path(os.path.abspath(s.path)).parts)):
-        if counts[sub.student] < 2:
+    ``name#2``, ``name#3``, ... (``#`` is in no user name) and a warning; past
+    :data:`MAX_PER_STUDENT` they are refused."""
+    counts = Counter(sub.student for sub in subs)
+    seen: Counter[str] = Counter()
+    for sub in sorted(subs, key=_nesting):
+        name = sub.student
+        seen[name] += 1
+        if seen[name] == 1:
             continue
-        seen[sub.student] = seen.get(sub.student, 0) + 1
-        if seen[sub.student] > 1:
-            k = seen[sub.student]
-            while f"{sub.student}#{k}" in counts:
-                k += 1
-            new = f"{sub.student}#{k}"
-            counts[new] = 1
-            warn(f"warning: {sub.path}: another submission is also named {sub.student!r}; "
-                 f"this row is {new!r}")
-            sub.student = new
+        k = seen[name]
+        while f"{name}#{k}" in counts:
+            k += 1
+        sub.student = f"{name}#{k}"
+        counts[sub.student] = 1
+        if seen[name] > MAX_PER_STUDENT:
+            sub.refused = (f"not graded: more than {MAX_PER_STUDENT} notebooks are named "
+                           f"{name!r}")
+        else:
+            warn(f"warning: {sub.path}: another submission is also named {name!r}; this row "
+                 f"is {sub.student!r}")
+    for name, n in seen.items():
+        if n > MAX_PER_STUDENT:
+            warn(f"warning: {n} notebooks are named {name!r}: {n - MAX_PER_STUDENT} of them are "
+                 "not graded (rows 'unreadable')")
 
 
 def _own_files(folder: Path, notebook: Path, warn) -> dict[str, bytes]:
@@ -198,20 +232,17 @@ def collect(paths: list[str], assignment: str, warn=print) -> list[Submission]:
     direct: list[Submission] = []
     for arg in paths:
         given = Path(arg)
-        if given.is_dir() and not given.is_symlink():
+        if given.is_dir() and not given.is_symlink() and not given.name.endswith(".ipynb"):
             for f in _walk(given, warn):
                 rel = f.relative_to(given)
-                own = given / rel.parts[0] if len(rel.parts) > 1 else None
-                subs.append(Submission(f, _name_in_folder(rel),
-                                       folder=f.parent if own is not None else None))
+                nested = len(rel.parts) > 1
+                subs.append(Submission(f, rel.parts[0] if nested else rel.stem,
+                                       folder=f.parent if nested else None))
         else:
             direct.append(Submission(given, ""))
             subs.append(direct[-1])
     _name_direct_files(direct, assignment)
-    for k, sub in enumerate(subs):  # a name is a path component of the feedback folder
-        # a CSV cell and a file name in UTF-8: bytes that are not UTF-8 become U+FFFD
-        sub.student = sub.student.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-        if sub.student in ("", ".", "..") or "/" in sub.student or "\0" in sub.student:
-            sub.student = f"student-{k + 1}"
+    for k, sub in enumerate(subs, 1):
+        sub.student = _clean_name(sub.student, k)
     _number_duplicates(subs, warn)
     return subs
