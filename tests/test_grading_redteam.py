@@ -416,7 +416,7 @@ def test_a_notebook_planted_in_ones_own_folder_cannot_take_a_classmates_row(tmp_
              for s in collect(files, "A", warn=warnings.append)}
     assert names == {"alice/A/A.ipynb": "alice", "alice/A/bob/A/A.ipynb": "alice#2",
                      "bob/A/A.ipynb": "bob"}, names
-    assert len(warnings) == 1 and "alice/A/bob" in warnings[0], warnings
+    assert warnings and all("alice/A/bob" in w for w in warnings), warnings
 
 
 def test_the_least_nested_submission_keeps_the_plain_name(tmp_path):
@@ -502,7 +502,8 @@ def test_names_fit_a_csv_cell_and_a_folder_name(tmp_path):
 
 def test_a_flood_of_notebooks_from_one_student_is_not_all_graded(tmp_path):
     """Every ``*.ipynb`` in a student's folder is a row; 40 of them, each stalling to its wall
-    limit, would hold the class's run for hours. Past MAX_PER_STUDENT they are refused."""
+    limit, would hold the class's run for hours (20 000 would fill the CSV). Past
+    MAX_PER_STUDENT they are not graded, and one refused row stands for them."""
     from nbkit.grading.submissions import MAX_PER_STUDENT, collect
 
     for k in range(40):
@@ -512,13 +513,80 @@ def test_a_flood_of_notebooks_from_one_student_is_not_all_graded(tmp_path):
     warnings = []
     found = collect([str(tmp_path / "subs")], "A", warn=warnings.append)
     graded = [s for s in found if not s.refused]
-    assert len(found) == 41 and len(graded) == MAX_PER_STUDENT
+    assert len(found) == MAX_PER_STUDENT + 1 and len(graded) == MAX_PER_STUDENT  # 41 given
     assert next(s for s in graded if s.student == "alice").path.parent.name == "alice"
     assert len(warnings) == (MAX_PER_STUDENT - 1) + 1  # each numbered row, then the refused
     refused = next(s for s in found if s.refused)
-    with pytest.raises(ValueError, match=f"more than {MAX_PER_STUDENT} notebooks"):
+    with pytest.raises(ValueError, match=f"{41 - MAX_PER_STUDENT} more notebook"):
         refused.read()
     assert f"past {MAX_PER_STUDENT} notebooks" in (REPO / "solutions/README.md").read_text()
+
+
+def test_a_folder_tree_too_deep_to_recurse_is_not_searched(tmp_path):
+    """1 100 nested folders (2 kB of path) made ``os.walk`` raise RecursionError: no one in
+    the class was graded."""
+    from nbkit.grading.submissions import MAX_DEPTH, collect
+
+    (tmp_path / "subs/bob").mkdir(parents=True)
+    (tmp_path / "subs/bob/A.ipynb").write_text("{}")
+    fd = os.open(tmp_path / "subs", os.O_RDONLY)
+    os.mkdir("alice", dir_fd=fd)
+    for _ in range(1100):
+        nxt = os.open("alice" if _ == 0 else "d", os.O_RDONLY, dir_fd=fd)
+        os.close(fd)
+        fd = nxt
+        os.mkdir("d", dir_fd=fd)
+        open(os.open("A.ipynb", os.O_WRONLY | os.O_CREAT, dir_fd=fd), "w").close()
+    os.close(fd)
+    try:
+        warnings = []
+        found = collect([str(tmp_path / "subs")], "A", warn=warnings.append)
+    finally:
+        _remove_chain(tmp_path / "subs/alice")
+    assert sorted(s.student for s in found if not s.refused)[-1] == "bob"
+    assert any(f"more than {MAX_DEPTH} folders deep" in w for w in warnings)
+    assert all(len(s.path.relative_to(tmp_path).parts) <= MAX_DEPTH + 3 for s in found)
+
+
+def _remove_chain(top: Path) -> None:
+    """Remove ``top/d/d/...`` (each level holding ``A.ipynb``) bottom-up, without recursion:
+    shutil.rmtree, and so pytest's clean-up of tmp_path, recurse once per level."""
+    fds = [os.open(top, os.O_RDONLY)]
+    while True:
+        try:
+            fds.append(os.open("d", os.O_RDONLY, dir_fd=fds[-1]))
+        except FileNotFoundError:
+            break
+    for i in range(len(fds) - 1, -1, -1):
+        for name in os.listdir(fds[i]):
+            if name != "d":
+                os.unlink(name, dir_fd=fds[i])
+        if i:
+            os.rmdir("d", dir_fd=fds[i - 1])
+        os.close(fds[i])
+    os.rmdir(top)
+
+
+def test_odd_arguments_get_a_row_or_a_warning_never_a_crash(tmp_path, monkeypatch):
+    """``nope/..`` names no folder (an IndexError once); a file from another folder beside a
+    class's files is named relative to the folder holding both, and a warning says so."""
+    from nbkit.grading.submissions import collect
+
+    monkeypatch.chdir(tmp_path)
+    for rel in ("submitted/ann/A", "submitted/bob/A", "late"):
+        (tmp_path / rel).mkdir(parents=True)
+    for rel in ("submitted/ann/A/A.ipynb", "submitted/bob/A/A.ipynb", "late/ivan.ipynb"):
+        (tmp_path / rel).write_text("{}")
+    (odd,) = collect(["nope/.."], "A", warn=lambda m: None)
+    assert odd.student == "student-1"
+    with pytest.raises(ValueError):
+        odd.read()
+    warnings = []
+    names = [s.student for s in collect(["submitted/ann/A/A.ipynb", "submitted/bob/A/A.ipynb",
+                                          "late/ivan.ipynb"], "A", warn=warnings.append)]
+    assert names[2] == "late" and any("grade one class folder per run" in w for w in warnings)
+    assert [s.student for s in collect(["submitted/ann/A/A.ipynb", "submitted/bob/A/A.ipynb"],
+                                       "A", warn=print)] == ["ann", "bob"]
 
 
 NON_ROOT_FILL = r'''

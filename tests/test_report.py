@@ -208,6 +208,7 @@ def test_cli_writes_the_report_and_fails_clearly(graded, tmp_path):
 # --------------------------------------------------------------------------------------------
 # nbgrader's gradebook
 # --------------------------------------------------------------------------------------------
+@pytest.mark.timeout(300)  # a FIFO read by the sync would block for ever
 def test_gradebook_and_feedback_kept_in_step(graded, tmp_path):
     from nbgrader.api import Gradebook
     from nbgrader.apps import NbGraderAPI
@@ -233,17 +234,37 @@ def test_gradebook_and_feedback_kept_in_step(graded, tmp_path):
         (sub / "submission_secret.txt").write_text(f"secret-{r.student}")
     bob = next(r for r in rows if r.student == "bob")
     rows.append(replace(bob, student="bob#2"))  # a second notebook of Bob's: no nbgrader student
+    # what students can leave in their own folders (each once crashed, hung or leaked the sync)
+    submitted = {r.student: Path(cd.format_path(cd.submitted_directory, r.student, A))
+                 for r in rows}
+    os.mkfifo(submitted["bob"] / "pipe")  # copytree: shutil.Error
+    (submitted["dee"] / "timestamp.txt").write_text("junk")  # nbgrader's: AttributeError
+    (submitted["ada"] / "timestamp.txt").unlink()
+    os.mkfifo(submitted["ada"] / "timestamp.txt")  # open() blocks for ever
+    (submitted["eve"] / "submission_secret.txt").unlink()
+    (submitted["eve"] / "submission_secret.txt").symlink_to(submitted["bob"] /
+                                                            "submission_secret.txt")
+    (submitted["caf\ufffd"] / "submission_secret.txt").write_text("secret-dee")  # Dee's too
     done = sync_nbgrader(course, rows, feedback_dir=graded["dir"] / "feedback")
     # nbgrader export writes names unquoted: "=1+1" would be a formula there
     kept = [r for r in rows if r.student not in ("'=cy", "=1+1", "bob#2")]
     n = len(kept)
     assert len(rows) == 8 and n == 5
-    assert done["submissions"] == done["feedback"] == n
+    assert done["submissions"] == n and done["feedback"] == n - 2
     assert [(s, why.split(" ")[0]) for s, why in done["skipped"]] == [
-        ("'=cy", "nbgrader"), ("=1+1", "nbgrader"), ("bob#2", "no")]
+        ("'=cy", "nbgrader"), ("=1+1", "nbgrader"), ("caf\ufffd", "its"), ("dee", "its"),
+        ("bob#2", "no")]
+    feedback = {s: Path(cd.format_path(cd.feedback_directory, s, A)) for s in submitted}
+    assert not (feedback["eve"] / "submission_secret.txt").exists()  # never Bob's secret
+    assert not (feedback["ada"] / "timestamp.txt").exists()
+    assert sorted(os.listdir(cd.format_path(cd.autograded_directory, "bob", A))) == [f"{A}.ipynb"]
     with Gradebook(cd.db_url, cd.course_id) as gb:
         stored = {s.student.id: s.score for s in gb.find_assignment(A).submissions}
+        stamps = {s.student.id: s.timestamp for s in gb.find_assignment(A).submissions}
     assert stored == {r.student: r.score for r in kept}
+    assert stamps["dee"] is None and stamps["ada"] is None and stamps["bob"].year == 2026
+    for student in ("ada", "dee"):  # nbgrader's own listing would fail or hang on these
+        (submitted[student] / "timestamp.txt").unlink()
     listed = {s["student"]: s for s in api.get_submissions(A)}
     assert all(listed[r.student]["autograded"] and listed[r.student]["score"] == r.score
                for r in kept)

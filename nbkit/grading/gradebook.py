@@ -11,12 +11,15 @@ collect A`` (``<submitted>/<student>/A/``), then -- instead of ``nbgrader autogr
 * every student's submission gets the timestamp of ``<submitted>/<student>/A/timestamp.txt`` and
   each autograded cell's ``auto_score`` the points ``nbkit grade`` gave that test (so formgrader
   and ``nbgrader export`` show nbkit's scores; a manual score an instructor entered is kept and
-  the cell is flagged for review, as nbgrader's own autograder does), and the submission is copied
-  to ``<autograded>/<student>/A/`` (formgrader lists a submission as graded by that folder; it
-  holds the notebook as submitted: nbkit keeps no executed copy of untrusted code);
+  the cell is flagged for review, as nbgrader's own autograder does), and the notebook is copied
+  to ``<autograded>/<student>/A/A.ipynb`` (formgrader lists a submission as graded by that
+  folder; it is the notebook as submitted: nbkit keeps no executed copy of untrusted code);
 * with ``feedback_dir``: ``DIR/<student>/A.html`` becomes ``<feedback>/<student>/A/A.html`` next
   to copies of the submission's ``timestamp.txt`` and ``submission_secret.txt``, all mode 0600
-  (the exchange of :mod:`nbkit.grading.exchange` then shows each page to its student only).
+  (the exchange of :mod:`nbkit.grading.exchange` then shows each page to its student only);
+* a student's files are read only if they are regular files reached without symlinks (a
+  timestamp or secret of at most 4 kB; an unparsable timestamp is none), and a secret two
+  students share gets neither a feedback page (release_feedback names the page by it).
 """
 
 from __future__ import annotations
@@ -24,10 +27,14 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections import Counter
 from pathlib import Path
 
 from .notebooks import GradingError
 from .output import quote
+from .submissions import read_regular
+
+SMALL_FILE_BYTES = 4096  # timestamp.txt, submission_secret.txt
 
 
 def course_directory(course_root):
@@ -45,13 +52,42 @@ def course_directory(course_root):
     return CourseDirectory(config=cfg)
 
 
-def _copy_private(src: Path, dest: Path) -> None:
+def _write_private(data: bytes, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(dest.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
-    with os.fdopen(fd, "wb") as out, open(src, "rb") as inp:
-        shutil.copyfileobj(inp, out)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
     os.replace(tmp, dest)
+
+
+def _lay_out_feedback(page: Path, secret: bytes | None, timestamp: bytes | None,
+                      dest: Path) -> None:
+    """``dest/<page>`` and the submission's secret and timestamp, as release_feedback wants."""
+    if not page.is_file():
+        raise GradingError(f"no feedback page {page}")
+    _write_private(page.read_bytes(), dest / page.name)
+    for name, data in (("submission_secret.txt", secret), ("timestamp.txt", timestamp)):
+        if data is not None:
+            _write_private(data, dest / name)
+
+
+def _small_file(path: Path) -> bytes | None:
+    """A student's small file (a regular file reached without symlinks), else ``None``."""
+    try:
+        return read_regular(path, SMALL_FILE_BYTES)
+    except ValueError:
+        return None
+
+
+def _timestamp(submitted: Path):
+    from nbgrader.utils import parse_utc
+
+    text = _small_file(submitted / "timestamp.txt")
+    try:
+        return parse_utc(text.decode().strip()) if text else None
+    except ValueError:  # UnicodeDecodeError too: a student wrote it
+        return None
 
 
 def _store_scores(gb, assignment, row, notebook: str, timestamp) -> None:
@@ -95,6 +131,9 @@ def sync_nbgrader(course_root, rows, *, feedback_dir=None) -> dict:
         os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
     cd = course_directory(course_root)
     done = {"submissions": 0, "feedback": 0, "skipped": []}
+    shared = Counter(_small_file(Path(cd.format_path(cd.submitted_directory, row.student,
+                                                     row.assignment)) / "submission_secret.txt")
+                     for row in rows)
     with Gradebook(cd.db_url, cd.course_id) as gb:
         for row in rows:
             a = row.assignment
@@ -117,19 +156,25 @@ def sync_nbgrader(course_root, rows, *, feedback_dir=None) -> dict:
             if why:
                 done["skipped"].append((row.student, why))
                 continue
-            _store_scores(gb, a, row, a, cd.get_existing_timestamp(str(submitted)))
-            # formgrader counts a submission as graded by this folder
-            shutil.copytree(submitted, cd.format_path(cd.autograded_directory, row.student, a),
-                            symlinks=True, dirs_exist_ok=True)
+            _store_scores(gb, a, row, a, _timestamp(submitted))
+            # formgrader counts a submission as graded by this folder and shows its notebook
+            auto = Path(cd.format_path(cd.autograded_directory, row.student, a))
+            auto.mkdir(parents=True, exist_ok=True)
+            try:
+                _write_private(read_regular(submitted / f"{a}.ipynb"), auto / f"{a}.ipynb")
+            except ValueError:
+                pass  # graded "unreadable": there is no notebook to show
             done["submissions"] += 1
-            if feedback_dir:
-                page = Path(feedback_dir) / row.student / f"{a}.html"
-                if not page.is_file():
-                    raise GradingError(f"no feedback page {page} for {row.student}")
-                dest = Path(cd.format_path(cd.feedback_directory, row.student, a))
-                _copy_private(page, dest / f"{a}.html")
-                for name in ("timestamp.txt", "submission_secret.txt"):
-                    if (submitted / name).is_file():
-                        _copy_private(submitted / name, dest / name)
-                done["feedback"] += 1
+            if not feedback_dir:
+                continue
+            secret = _small_file(submitted / "submission_secret.txt")
+            if secret is not None and shared[secret] > 1:
+                done["skipped"].append((row.student, "its submission_secret.txt is another "
+                                        "student's too: no feedback page (release_feedback "
+                                        "would give both students one page)"))
+                continue
+            _lay_out_feedback(Path(feedback_dir) / row.student / f"{a}.html", secret,
+                              _small_file(submitted / "timestamp.txt"),
+                              Path(cd.format_path(cd.feedback_directory, row.student, a)))
+            done["feedback"] += 1
     return done

@@ -23,7 +23,8 @@
   path-like name becomes ``student-<k>``. Two submissions with one name (nested or duplicate
   folders) get distinct rows and a warning: the least nested keeps ``name``, the others are
   ``name#2``, ... (``#`` is in no user name, so no classmate's); beyond
-  :data:`MAX_PER_STUDENT` of one name the rest get an ``unreadable`` row, not graded.
+  :data:`MAX_PER_STUDENT` of one name the rest are not graded: one ``unreadable`` row stands for
+  them.
 * In a per-student folder the student's other regular files (not symlinks, at most
   :data:`MAX_FILES` files and :data:`MAX_FILES_BYTES` bytes) go into the kernel's working folder.
 * Nothing is read by :func:`collect`: :meth:`Submission.read` reads a submission when it is
@@ -46,6 +47,7 @@ MAX_FILES = 50
 MAX_FILES_BYTES = 20_000_000
 MAX_NAME_BYTES = 245  # a name is a folder of the feedback: with "#k" within 255 bytes
 MAX_PER_STUDENT = 5  # notebooks graded under one name; the rest are refused
+MAX_DEPTH = 20  # folders below a folder given that are searched
 _SKIP_DIRS = {".ipynb_checkpoints", "__pycache__", ".git"}
 
 
@@ -128,16 +130,27 @@ def read_regular(path: Path, limit: int = MAX_NOTEBOOK_BYTES) -> bytes:
 
 
 def _walk(folder: Path, warn) -> list[Path]:
-    """Every ``*.ipynb`` entry below ``folder`` (any file type), symlinked folders not entered."""
-    found = []
-    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
-        here = Path(dirpath)
-        for d in list(dirnames):
-            if d in _SKIP_DIRS:
-                dirnames.remove(d)
-            elif os.path.islink(here / d):
-                warn(f"warning: {here / d} is a symlink to a folder: not followed")
-        found += [here / f for f in filenames + dirnames if f.endswith(".ipynb")]
+    """Every ``*.ipynb`` entry below ``folder`` (any file type) at most :data:`MAX_DEPTH`
+    folders down; symlinked folders are not entered, nor are folders named ``*.ipynb``."""
+    found, stack = [], [(folder, 0)]
+    while stack:
+        here, depth = stack.pop()
+        try:
+            entries = sorted(os.scandir(here), key=lambda e: e.name)
+        except OSError as exc:
+            warn(f"warning: {here}: cannot be listed ({exc.strerror}): not searched")
+            continue
+        for e in entries:
+            path = Path(e.path)
+            if e.name.endswith(".ipynb"):
+                found.append(path)
+            elif e.is_symlink() and e.is_dir():
+                warn(f"warning: {path} is a symlink to a folder: not followed")
+            elif e.is_dir(follow_symlinks=False) and e.name not in _SKIP_DIRS:
+                if depth + 1 < MAX_DEPTH:
+                    stack.append((path, depth + 1))
+                else:
+                    warn(f"warning: {path}: more than {MAX_DEPTH} folders deep: not searched")
     return sorted(found)
 
 
@@ -149,20 +162,25 @@ def _owner_folder(path: Path, assignment: str) -> Path | None:
     return parent if parent.name not in ("", ".") else None
 
 
-def _name_direct_files(subs: list[Submission], assignment: str) -> None:
+def _name_direct_files(subs: list[Submission], assignment: str, warn) -> None:
     """Name files given directly after the folder right below the outermost class folder (a
     parent of any of their student folders) that holds them: Alice, who owns only ``alice/``,
     cannot make a file of hers be named otherwise, however she nests it."""
     owners = {sub.path: _owner_folder(sub.path, assignment) for sub in subs}
     roots = sorted({Path(os.path.abspath(f)).parent for f in owners.values() if f},
                    key=lambda r: len(r.parts))
+    warned: set[Path] = set()
     for sub in subs:
         if owners[sub.path] is None:
             sub.student = sub.path.stem
             continue
         here = Path(os.path.abspath(sub.path))
         root = next(r for r in roots if here.is_relative_to(r))
-        sub.student = here.relative_to(root).parts[0]
+        sub.student = (here.relative_to(root).parts or ("",))[0]  # "": "x/.." names no one
+        if root != Path(os.path.abspath(owners[sub.path])).parent and root not in warned:
+            warned.add(root)
+            warn(f"warning: {sub.path} is named after the folder right below {root}, which "
+                 "holds another given file's student folder (grade one class folder per run)")
 
 
 def _clean_name(name: str, k: int) -> str:
@@ -179,15 +197,19 @@ def _nesting(sub: Submission) -> tuple[int, str]:
     return len(Path(os.path.abspath(sub.path)).parts), str(sub.path)
 
 
-def _number_duplicates(subs: list[Submission], warn) -> None:
+def _number_duplicates(subs: list[Submission], warn) -> list[Submission]:
     """Distinct rows for one name: the least nested submission keeps it, the others get
-    ``name#2``, ``name#3``, ... (``#`` is in no user name) and a warning; past
-    :data:`MAX_PER_STUDENT` they are refused."""
+    ``name#2``, ``name#3``, ... (``#`` is in no user name) and a warning. Past
+    :data:`MAX_PER_STUDENT` of one name, one refused row stands for the rest."""
     counts = Counter(sub.student for sub in subs)
     seen: Counter[str] = Counter()
+    dropped: set[int] = set()
     for sub in sorted(subs, key=_nesting):
         name = sub.student
         seen[name] += 1
+        if seen[name] > MAX_PER_STUDENT + 1:
+            dropped.add(id(sub))
+            continue
         if seen[name] == 1:
             continue
         k = seen[name]
@@ -196,15 +218,15 @@ def _number_duplicates(subs: list[Submission], warn) -> None:
         sub.student = f"{name}#{k}"
         counts[sub.student] = 1
         if seen[name] > MAX_PER_STUDENT:
-            sub.refused = (f"not graded: more than {MAX_PER_STUDENT} notebooks are named "
-                           f"{name!r}")
+            more = counts[name] - MAX_PER_STUDENT
+            sub.refused = (f"not graded: {more} more notebook(s) are named {name!r}; at most "
+                           f"{MAX_PER_STUDENT} are graded, and this row stands for the rest")
+            warn(f"warning: {counts[name]} notebooks are named {name!r}: the {more} most nested "
+                 f"are not graded (one row {sub.student!r}, 'unreadable')")
         else:
             warn(f"warning: {sub.path}: another submission is also named {name!r}; this row "
                  f"is {sub.student!r}")
-    for name, n in seen.items():
-        if n > MAX_PER_STUDENT:
-            warn(f"warning: {n} notebooks are named {name!r}: {n - MAX_PER_STUDENT} of them are "
-                 "not graded (rows 'unreadable')")
+    return [sub for sub in subs if id(sub) not in dropped]
 
 
 def _own_files(folder: Path, notebook: Path, warn) -> dict[str, bytes]:
@@ -241,8 +263,7 @@ def collect(paths: list[str], assignment: str, warn=print) -> list[Submission]:
         else:
             direct.append(Submission(given, ""))
             subs.append(direct[-1])
-    _name_direct_files(direct, assignment)
+    _name_direct_files(direct, assignment, warn)
     for k, sub in enumerate(subs, 1):
         sub.student = _clean_name(sub.student, k)
-    _number_duplicates(subs, warn)
-    return subs
+    return _number_duplicates(subs, warn)
