@@ -80,10 +80,9 @@ def _small_file(path: Path) -> bytes | None:
         return None
 
 
-def _timestamp(submitted: Path):
+def _timestamp(text: bytes | None):
     from nbgrader.utils import parse_utc
 
-    text = _small_file(submitted / "timestamp.txt")
     try:
         return parse_utc(text.decode().strip()) if text else None
     except ValueError:  # UnicodeDecodeError too: a student wrote it
@@ -131,9 +130,10 @@ def sync_nbgrader(course_root, rows, *, feedback_dir=None) -> dict:
         os.environ["PATH"] = os.pathsep.join([bin_dir, os.environ.get("PATH", "")])
     cd = course_directory(course_root)
     done = {"submissions": 0, "feedback": 0, "skipped": []}
-    shared = Counter(_small_file(Path(cd.format_path(cd.submitted_directory, row.student,
-                                                     row.assignment)) / "submission_secret.txt")
-                     for row in rows)
+    secrets = {row.student: _small_file(Path(cd.format_path(
+        cd.submitted_directory, row.student, row.assignment)) / "submission_secret.txt")
+        for row in rows}
+    shared = Counter(secrets.values())
     with Gradebook(cd.db_url, cd.course_id) as gb:
         for row in rows:
             a = row.assignment
@@ -156,7 +156,8 @@ def sync_nbgrader(course_root, rows, *, feedback_dir=None) -> dict:
             if why:
                 done["skipped"].append((row.student, why))
                 continue
-            _store_scores(gb, a, row, a, _timestamp(submitted))
+            stamp = _small_file(submitted / "timestamp.txt")
+            _store_scores(gb, a, row, a, _timestamp(stamp))
             # formgrader counts a submission as graded by this folder and shows its notebook
             auto = Path(cd.format_path(cd.autograded_directory, row.student, a))
             auto.mkdir(parents=True, exist_ok=True)
@@ -167,14 +168,13 @@ def sync_nbgrader(course_root, rows, *, feedback_dir=None) -> dict:
             done["submissions"] += 1
             if not feedback_dir:
                 continue
-            secret = _small_file(submitted / "submission_secret.txt")
+            secret = secrets[row.student]
             if secret is not None and shared[secret] > 1:
                 done["skipped"].append((row.student, "its submission_secret.txt is another "
                                         "student's too: no feedback page (release_feedback "
                                         "would give both students one page)"))
                 continue
-            _lay_out_feedback(Path(feedback_dir) / row.student / f"{a}.html", secret,
-                              _small_file(submitted / "timestamp.txt"),
+            _lay_out_feedback(Path(feedback_dir) / row.student / f"{a}.html", secret, stamp,
                               Path(cd.format_path(cd.feedback_directory, row.student, a)))
             done["feedback"] += 1
     return done
